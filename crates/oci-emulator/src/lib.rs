@@ -1,0 +1,2 @@
+//! A local OCI. STUB: being written.
+pub use axum;

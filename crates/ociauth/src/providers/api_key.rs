@@ -1,0 +1,1 @@
+//! API-key provider (`tenancy/user/fingerprint`). STUB: being written.

@@ -1,0 +1,3 @@
+//! One module per credential source.
+
+pub mod api_key;
