@@ -54,24 +54,26 @@ impl AuthMethod {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
-    /// The path to the config file.
-    #[arg(long, global = true, env = "OCI_CLI_CONFIG_FILE", value_name = "PATH")]
+    /// The path to the config file [default: ~/.oci/config] [env: OCI_CLI_CONFIG_FILE=]
+    // The OCI_CLI_* fallbacks of --config-file, --profile, --region and --endpoint are applied
+    // by `ociauth::config::resolve`, with the CLI's rules, so clap does not read them.
+    #[arg(long, global = true, value_name = "PATH")]
     pub config_file: Option<String>,
 
-    /// The profile in the config file to load.
-    #[arg(long, global = true, env = "OCI_CLI_PROFILE", value_name = "NAME")]
+    /// The profile in the config file to load [default: DEFAULT] [env: OCI_CLI_PROFILE=]
+    #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// The type of auth to use for the API request [env: OCI_CLI_AUTH=]
     #[arg(long, global = true, value_parser = AUTH_NAMES, value_name = "METHOD")]
     pub auth: Option<String>,
 
-    /// The region to make calls against (identifier or short code, e.g. us-ashburn-1, fra).
-    #[arg(long, global = true, env = "OCI_CLI_REGION", value_name = "REGION")]
+    /// The region to make calls against (e.g. us-ashburn-1 or fra) [env: OCI_CLI_REGION=]
+    #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
 
-    /// The value to use as the service endpoint, including any required API version path.
-    #[arg(long, global = true, env = "OCI_CLI_ENDPOINT", value_name = "URL")]
+    /// The service endpoint to use instead of the region's [env: OCI_CLI_ENDPOINT=]
+    #[arg(long, global = true, value_name = "URL")]
     pub endpoint: Option<String>,
 
     /// The full path to a CA certificate bundle to be used for SSL verification.

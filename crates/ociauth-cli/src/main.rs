@@ -1,7 +1,9 @@
 //! `ociauth`: the OCI command line for every credential type. Parses flags, calls the `ociauth`
 //! library, prints what the official `oci` CLI prints.
 
+mod clock_skew;
 mod cmd;
+mod context;
 mod errors;
 mod globals;
 mod output;
@@ -28,6 +30,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Object Storage.
+    #[command(subcommand)]
+    Os(cmd::os::OsCommand),
+    /// Makes a signed request to any OCI URI and prints the status, headers and body.
+    RawRequest(cmd::raw_request::RawRequestArgs),
     /// Setup commands (key generation).
     #[command(subcommand)]
     Setup(cmd::setup::SetupCommand),
@@ -81,12 +88,35 @@ fn normalize_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ff
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let Cli { globals, command } = cli;
-    match command {
-        Command::Setup(c) => {
-            let _ = &globals;
-            cmd::setup::run(c)
-        }
+    if globals.debug {
+        init_debug_logging();
     }
+    // An invalid OCI_CLI_AUTH is a usage error for every command, as in the CLI.
+    globals.auth_method()?;
+    match command {
+        Command::Setup(c) => cmd::setup::run(c),
+        Command::Os(c) => runtime()?.block_on(cmd::os::run(&globals, c)),
+        Command::RawRequest(a) => runtime()?.block_on(cmd::raw_request::run(&globals, a)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::fatal(format!("cannot start the async runtime: {e}")))
+}
+
+/// `--debug`: the library's request log (request line, signed header names, signing string,
+/// response status) on stderr. The library logs key ids and tokens only through
+/// `ociauth::redact`, never key material.
+fn init_debug_logging() {
+    let filter = tracing_subscriber::EnvFilter::new("ociauth=trace,ociauth_cli=debug");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
 }
 
 /// Print the error the way the official CLI does; return the exit code.

@@ -31,11 +31,6 @@ pub fn py_isoformat(t: OffsetDateTime) -> String {
     s
 }
 
-/// `datetime.now(timezone.utc).isoformat()`.
-pub fn utc_now_isoformat() -> String {
-    py_isoformat(OffsetDateTime::now_utc())
-}
-
 /// How the Python SDK + CLI show a `datetime` field of a service response: parsed with
 /// `dateutil` (fraction cut to microseconds, `Z` = UTC, no zone = UTC) and printed with
 /// `isoformat`. A value that does not parse is shown unchanged.
