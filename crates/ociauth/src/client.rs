@@ -557,6 +557,7 @@ impl Client {
                         return Ok(Executed::new(
                             Received::Stream(resp),
                             &req.url,
+                            &method_upper,
                             &target,
                             request_id,
                         ));
@@ -589,6 +590,7 @@ impl Client {
                     return Ok(Executed::new(
                         Received::Full(full),
                         &req.url,
+                        &method_upper,
                         &target,
                         request_id,
                     ));
@@ -748,11 +750,17 @@ struct Executed {
 }
 
 impl Executed {
-    fn new(received: Received, url: &str, target: &Target, request_id: String) -> Self {
+    fn new(
+        received: Received,
+        url: &str,
+        method: &str,
+        target: &Target,
+        request_id: String,
+    ) -> Self {
         Self {
             received,
             url: url.to_string(),
-            endpoint: target.endpoint.clone(),
+            endpoint: format!("{method} {}", target.endpoint),
             request_id,
         }
     }
