@@ -160,10 +160,8 @@ impl<P: CredentialsProvider + 'static> CachingProvider<P> {
         let (fut, previous) = {
             let mut st = lock(&self.state);
             let now = self.clock.now();
-            if let Some(c) = &st.cached {
-                if !self.needs_refresh(c, now) {
-                    return Ok(c.creds.clone());
-                }
+            if let Some(c) = st.cached.as_ref().filter(|c| !self.needs_refresh(c, now)) {
+                return Ok(c.creds.clone());
             }
             let previous = st.cached.as_ref().map(|c| c.creds.clone());
             (self.join_or_start(&mut st), previous)

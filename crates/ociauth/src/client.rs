@@ -715,10 +715,8 @@ impl Client {
             PreparedBody::Bytes(b) => Some(b.len() as u64),
             PreparedBody::File { len, .. } => Some(*len),
         };
-        if signed.content_length.is_none() && !has_len {
-            if let Some(len) = body_len {
-                put("content-length", &len.to_string())?;
-            }
+        if let Some(len) = body_len.filter(|_| signed.content_length.is_none() && !has_len) {
+            put("content-length", &len.to_string())?;
         }
 
         let reqwest_body = match body {

@@ -39,7 +39,7 @@ fn provider() -> Arc<dyn CredentialsProvider> {
     Arc::new(ApiKeyProvider::from_key(
         TENANCY,
         USER,
-        &k.fingerprint().to_string(),
+        k.fingerprint(),
         k.clone(),
     ))
 }
