@@ -6,8 +6,9 @@
 //! Paths and queries are encoded as PySDK 2.189 does for Object Storage:
 //! - path parameters with strict encoding, `urllib.parse.quote(value, safe='')`: everything except
 //!   `A-Z a-z 0-9 _ . - ~` is percent-encoded from UTF-8 with upper-case hex, so `/` becomes
-//!   `%2F`. PySDK also sends a name that is exactly `.` or `..` as `%2E`/`%2E%2E`; URL parsing
-//!   would remove such a segment, so those names are refused here ([`Error::InvalidRequest`]).
+//!   `%2F`. For a name that is exactly `.` or `..` PySDK writes `%2E`/`%2E%2E`, but its
+//!   `requests` layer un-escapes them and sends `/o/..` (observed with oci 2.189). URL parsing
+//!   here would drop such a segment, so those names are refused ([`Error::InvalidRequest`]).
 //! - query values as `requests` does (`urlencode`, i.e. `quote_plus`): the same set, but a space
 //!   becomes `+`; parameters in the SDK's order.
 //!

@@ -426,6 +426,7 @@ async fn object_names_are_encoded_like_pysdk() {
     )
     .await
     .unwrap();
+    // Both request lines are what PySDK 2.189's ObjectStorageClient sent for the same calls.
     let r = srv.requests();
     assert_eq!(
         r[0].request_line,
