@@ -13,6 +13,7 @@ pub mod env;
 pub mod error;
 pub mod fsutil;
 pub mod keys;
+pub mod object_storage;
 pub mod providers;
 pub mod redact;
 pub mod regions;
