@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod env;
 pub mod error;
 pub mod fsutil;
+pub mod jwt;
 pub mod keys;
 pub mod object_storage;
 pub mod providers;
