@@ -68,16 +68,15 @@ impl Env for MapEnv {
 
 /// Expand a leading `~` or `~/` with the home directory (Python `os.path.expanduser`).
 pub fn expand_user(path: &str, env: &dyn Env) -> PathBuf {
-    if path == "~" {
-        if let Some(h) = env.home_dir() {
-            return h;
-        }
-    } else if let Some(rest) = path.strip_prefix("~/") {
-        if let Some(h) = env.home_dir() {
-            return h.join(rest);
-        }
+    let home = || env.home_dir();
+    match path.strip_prefix('~') {
+        Some("") => home().unwrap_or_else(|| PathBuf::from(path)),
+        Some(rest) if rest.starts_with('/') => match home() {
+            Some(h) => h.join(rest.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        },
+        _ => PathBuf::from(path),
     }
-    PathBuf::from(path)
 }
 
 /// Wall-clock time.

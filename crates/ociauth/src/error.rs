@@ -23,13 +23,23 @@ pub enum Error {
     #[error(transparent)]
     Region(#[from] crate::regions::RegionError),
 
-    /// The service answered with a non-success status.
+    /// The service answered with a non-success status. Boxed: the error carries the CLI's error
+    /// fields and would otherwise make every `Result` large.
     #[error(transparent)]
-    Service(#[from] crate::client::ServiceError),
+    Service(Box<crate::client::ServiceError>),
 
-    /// The request never got an answer (DNS, connect, TLS, timeout).
+    /// The request never got an answer (DNS, connect, TLS, timeout). The message names the URL
+    /// and the cause, e.g. `could not connect to http://127.0.0.1:9/n: connection refused`.
     #[error("{0}")]
     Transport(String),
+
+    /// A request that cannot be sent as given (bad URL, header, method or CA bundle).
+    #[error("{0}")]
+    InvalidRequest(String),
+
+    /// A success response whose body is not what the operation returns.
+    #[error("{0}")]
+    InvalidResponse(String),
 
     /// A credentials provider is configured but could not produce credentials.
     #[error("{provider}: {message}")]
@@ -53,7 +63,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport(_) => true,
-            Error::Service(s) => s.status == 429 || s.status >= 500,
+            Error::Service(s) => s.is_retryable(),
             Error::Credentials { transient, .. } => *transient,
             _ => false,
         }
@@ -64,6 +74,12 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+impl From<crate::client::ServiceError> for Error {
+    fn from(e: crate::client::ServiceError) -> Self {
+        Error::Service(Box::new(e))
     }
 }
 

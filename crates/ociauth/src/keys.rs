@@ -406,6 +406,36 @@ impl From<&PrivateKey> for PublicKey {
     }
 }
 
+/// The hash of an RSASSA-PKCS1-v1_5 signature: JWS `RS256`, `RS384`, `RS512`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RsaPkcs1Hash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl PublicKey {
+    /// Verify an RSASSA-PKCS1-v1_5 signature with the given hash.
+    ///
+    /// SHA-256 and SHA-512 accept keys of 1024 to 8192 bits (as [`PublicKey::verify_sha256`]);
+    /// SHA-384 needs at least 2048 bits, the smallest aws-lc-rs offers for it.
+    pub fn verify(&self, hash: RsaPkcs1Hash, message: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature::{
+            RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA384,
+            UnparsedPublicKey,
+        };
+        let params = match hash {
+            RsaPkcs1Hash::Sha256 => &RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            RsaPkcs1Hash::Sha384 => &RSA_PKCS1_2048_8192_SHA384,
+            RsaPkcs1Hash::Sha512 => &RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        };
+        UnparsedPublicKey::new(params, &*self.pkcs1_der)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
 /// MD5 of a DER SubjectPublicKeyInfo as `aa:bb:...` (16 lower-case pairs).
 pub fn fingerprint_of_spki_der(spki_der: &[u8]) -> String {
     let digest = Md5::digest(spki_der);
@@ -592,7 +622,7 @@ impl LegacyCipher {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
