@@ -176,13 +176,27 @@ impl Ctx {
             ))
         })?;
         let region = regions::resolve_region(region, &ProcessEnv).map_err(|e| {
-            CliError::fatal(format!(
-                "{e} (region from profile [{}] of {})",
-                self.resolved.profile_name,
-                self.resolved.config_label()
-            ))
+            CliError::fatal(format!("{e} (region set by {})", self.origin("region")))
         })?;
         Ok(regions::endpoint_with_override(service, &region, None))
+    }
+
+    /// Where a profile value came from, for messages: `--region`, `OCI_CLI_REGION`, or
+    /// `line 5 of /path/config`.
+    pub fn origin(&self, key: &str) -> String {
+        use ociauth::config::Origin;
+        match self.resolved.profile.origin(key) {
+            Some(Origin::Flag(f)) => f.to_string(),
+            Some(Origin::Env(v)) => v.to_string(),
+            Some(Origin::File { line, .. }) => {
+                format!("{key} at line {line} of {}", self.resolved.config_label())
+            }
+            _ => format!(
+                "{key} of profile [{}] in {}",
+                self.resolved.profile_name,
+                self.resolved.config_label()
+            ),
+        }
     }
 
     /// Map a library error for this command; on a 401 also print the CLI's hints.
@@ -237,6 +251,20 @@ pub fn lib_error(e: Error, request_id: Option<&str>) -> CliError {
             &s, request_id,
         ))),
         Error::Config(c) => config_error(c),
+        Error::KeyFile {
+            path,
+            source: KeyError::PassphraseRequired,
+        } => CliError::fatal(format!(
+            "the private key {} is encrypted and needs a passphrase: set pass_phrase in the profile or OCI_CLI_PASSPHRASE (stdin is not a terminal, so ociauth cannot prompt for it)",
+            path.display()
+        )),
+        Error::KeyFile {
+            path,
+            source: KeyError::WrongPassphrase,
+        } => CliError::fatal(format!(
+            "the passphrase for the private key {} is wrong: correct pass_phrase in the profile or OCI_CLI_PASSPHRASE",
+            path.display()
+        )),
         Error::KeyFile { path, source } => CliError::fatal(format!(
             "cannot use the private key {}: {source}",
             path.display()

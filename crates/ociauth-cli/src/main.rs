@@ -10,7 +10,9 @@ mod output;
 mod prompt;
 mod util;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use std::sync::OnceLock;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::errors::CliError;
 use crate::globals::GlobalArgs;
@@ -56,7 +58,12 @@ fn main() {
         eprintln!("ERROR: internal error{at}: {what} (this is a bug in ociauth; please report it)");
         std::process::exit(1);
     }));
-    let cli = Cli::parse_from(normalize_args(std::env::args_os()));
+    let matches = Cli::command().get_matches_from(normalize_args(std::env::args_os()));
+    let _ = SUBCOMMAND_PATH.set(subcommand_path(&matches));
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let code = match run(cli) {
         Ok(()) => 0,
         Err(e) => report(e),
@@ -119,13 +126,38 @@ fn init_debug_logging() {
         .try_init();
 }
 
+/// The subcommand names of this invocation (`["os", "ns", "get"]`), for usage errors.
+static SUBCOMMAND_PATH: OnceLock<Vec<String>> = OnceLock::new();
+
+fn subcommand_path(m: &clap::ArgMatches) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut cur = m;
+    while let Some((name, sub)) = cur.subcommand() {
+        path.push(name.to_string());
+        cur = sub;
+    }
+    path
+}
+
+/// A usage error in clap's format, with the usage line of the subcommand that was run.
+fn usage_error(msg: String) -> clap::Error {
+    let mut cmd = Cli::command();
+    cmd.build();
+    for name in SUBCOMMAND_PATH.get().map(Vec::as_slice).unwrap_or(&[]) {
+        match cmd.find_subcommand(name).cloned() {
+            Some(sub) => cmd = sub,
+            None => break,
+        }
+    }
+    cmd.error(clap::error::ErrorKind::ValueValidation, msg)
+}
+
 /// Print the error the way the official CLI does; return the exit code.
 fn report(e: CliError) -> i32 {
     let code = e.exit_code();
     match e {
         CliError::Usage(msg) => {
-            let err = Cli::command().error(clap::error::ErrorKind::ValueValidation, msg);
-            let _ = err.print();
+            let _ = usage_error(msg).print();
         }
         CliError::Fatal(msg) => eprintln!("ERROR: {msg}"),
         CliError::Service(r) => eprintln!("{}", r.render()),
