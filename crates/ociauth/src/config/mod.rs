@@ -74,6 +74,36 @@ fn fmt_problems(problems: &[ParseProblem]) -> String {
         .join(", ")
 }
 
+/// Python's `repr()` of a string, for the common cases: single quotes unless the text has a `'`
+/// and no `"`; backslash, the quote, `\n`, `\r`, `\t` and other ASCII controls escaped.
+fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 fn fmt_line(line: &Option<usize>) -> String {
     line.map(|n| format!(" at line {n}")).unwrap_or_default()
 }
@@ -157,8 +187,8 @@ pub enum ConfigError {
 
     /// `log_requests` is not one of 1/yes/true/on/0/no/false/off (Python: `ValueError`).
     #[error(
-        "config file {}: '{value}' is not a valid alias for True/False (log_requests{}); use true or false",
-        path.display(), fmt_line(line)
+        "config file {}: {} is not a valid alias for True/False (log_requests{}); use true or false",
+        path.display(), py_repr(value), fmt_line(line)
     )]
     InvalidBool {
         path: PathBuf,
