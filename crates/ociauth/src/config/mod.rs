@@ -599,14 +599,14 @@ pub fn load_profile(
                 .map(str::to_string)
                 .collect(),
         })?;
-    if let Some(v) = profile.get("log_requests") {
-        if as_bool(v).is_none() {
-            return Err(ConfigError::InvalidBool {
-                path: path.to_path_buf(),
-                value: v.to_string(),
-                line: profile.line("log_requests"),
-            });
-        }
+    if let Some(v) = profile.get("log_requests")
+        && as_bool(v).is_none()
+    {
+        return Err(ConfigError::InvalidBool {
+            path: path.to_path_buf(),
+            value: v.to_string(),
+            line: profile.line("log_requests"),
+        });
     }
     if profile.get("key_content").is_some() {
         return Err(ConfigError::KeyContentInFile {
@@ -614,14 +614,14 @@ pub fn load_profile(
             line: profile.line("key_content"),
         });
     }
-    if let Some(key_file) = profile.path("key_file", env) {
-        if !key_file.is_file() {
-            return Err(ConfigError::InvalidKeyFilePath {
-                path: path.to_path_buf(),
-                key_file,
-                line: profile.line("key_file"),
-            });
-        }
+    if let Some(key_file) = profile.path("key_file", env)
+        && !key_file.is_file()
+    {
+        return Err(ConfigError::InvalidKeyFilePath {
+            path: path.to_path_buf(),
+            key_file,
+            line: profile.line("key_file"),
+        });
     }
     Ok(profile)
 }

@@ -181,14 +181,15 @@ pub(crate) fn parse(
         let stripped = py_strip(line.content);
         let is_comment = stripped.starts_with('#') || stripped.starts_with(';');
         if is_comment || stripped.is_empty() {
-            if !is_comment && cur.is_some() {
-                if let Some((t, i)) = opt {
-                    let list = match t {
-                        Target::Default => &mut defaults,
-                        Target::Named(s) => &mut sections[s].1,
-                    };
-                    list[i].pieces.push(String::new());
-                }
+            if !is_comment
+                && cur.is_some()
+                && let Some((t, i)) = opt
+            {
+                let list = match t {
+                    Target::Default => &mut defaults,
+                    Target::Named(s) => &mut sections[s].1,
+                };
+                list[i].pieces.push(String::new());
             }
             kinds.push(if is_comment {
                 LineKind::Comment
@@ -198,16 +199,17 @@ pub(crate) fn parse(
             continue;
         }
         let indent = line.content.chars().take_while(|c| py_isspace(*c)).count();
-        if cur.is_some() && indent > indent_level {
-            if let Some((t, i)) = opt {
-                let list = match t {
-                    Target::Default => &mut defaults,
-                    Target::Named(s) => &mut sections[s].1,
-                };
-                list[i].pieces.push(stripped.to_string());
-                kinds.push(LineKind::Continuation);
-                continue;
-            }
+        if cur.is_some()
+            && indent > indent_level
+            && let Some((t, i)) = opt
+        {
+            let list = match t {
+                Target::Default => &mut defaults,
+                Target::Named(s) => &mut sections[s].1,
+            };
+            list[i].pieces.push(stripped.to_string());
+            kinds.push(LineKind::Continuation);
+            continue;
         }
         indent_level = indent;
         if let Some(name) = section_header(stripped) {

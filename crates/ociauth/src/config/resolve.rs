@@ -335,10 +335,10 @@ pub fn resolve(opts: &ConfigOptions, env: &dyn Env) -> Result<ResolvedConfig, Co
             profile.remove("endpoint");
         }
     }
-    if profile.get("region").is_none() {
-        if let Some(v) = nonempty(env.var("OCI_REGION").as_deref()) {
-            profile.set("region", v, Origin::Env("OCI_REGION"));
-        }
+    if profile.get("region").is_none()
+        && let Some(v) = nonempty(env.var("OCI_REGION").as_deref())
+    {
+        profile.set("region", v, Origin::Env("OCI_REGION"));
     }
     for key in ["key_file", "security_token_file"] {
         if let Some(p) = profile.path(key, env) {

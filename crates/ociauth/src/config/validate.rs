@@ -209,19 +209,20 @@ pub fn validate_api_key(
             });
         }
     }
-    let checks: [(&'static str, fn(&str) -> bool); 3] = [
+    type Check = (&'static str, fn(&str) -> bool);
+    let checks: [Check; 3] = [
         ("tenancy", is_ocid),
         ("user", is_ocid),
         ("fingerprint", is_fingerprint),
     ];
     for (key, ok) in checks {
-        if let Some(v) = p.get(key) {
-            if !ok(v) {
-                problems.push(KeyProblem {
-                    key,
-                    problem: Problem::Malformed,
-                });
-            }
+        if let Some(v) = p.get(key)
+            && !ok(v)
+        {
+            problems.push(KeyProblem {
+                key,
+                problem: Problem::Malformed,
+            });
         }
     }
     if problems.is_empty() {

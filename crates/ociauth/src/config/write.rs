@@ -96,49 +96,52 @@ fn read_existing(path: &Path) -> Result<(String, PathBuf), ConfigError> {
     }
 }
 
-/// Line ranges `[start, end)` of every section named `name` in `text`, each extended as
-/// [`remove_profile`] removes it, plus the line index where the first one starts.
+/// A file split into lines, with the (header, last entry or continuation) line indices of every
+/// section named `name`.
 struct Layout<'a> {
+    /// The file starts with a byte order mark (not part of `raws`).
+    bom: bool,
     raws: Vec<&'a str>,
-    /// Per section occurrence: header index and last content line index.
     spans: Vec<(usize, usize)>,
     kinds: Vec<LineKind>,
 }
 
 fn layout<'a>(text: &'a str, path: &Path, name: &str) -> Result<Layout<'a>, ConfigError> {
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let body = text.strip_prefix('\u{feff}');
+    let bom = body.is_some();
+    let body = body.unwrap_or(text);
     let file = ConfigFile::parse(body, path)?;
     let kinds = file.kinds().to_vec();
-    // The BOM, if any, stays glued to the first raw line.
-    let mut raws: Vec<&str> = split_lines(text).into_iter().map(|l| l.raw).collect();
-    if raws.len() > kinds.len() {
-        // A file that is only a BOM has one raw line and no parsed lines.
-        raws.truncate(kinds.len());
-    }
+    let raws: Vec<&str> = split_lines(body).into_iter().map(|l| l.raw).collect();
     let mut spans = Vec::new();
     let mut i = 0;
     while i < kinds.len() {
-        if let LineKind::Header(idx) = &kinds[i] {
-            if file.section_name_at(*idx) == name {
-                let mut last = i;
-                let mut j = i + 1;
-                while j < kinds.len() && !matches!(kinds[j], LineKind::Header(_)) {
-                    if matches!(
-                        kinds[j],
-                        LineKind::Entry | LineKind::Continuation | LineKind::Bad
-                    ) {
-                        last = j;
-                    }
-                    j += 1;
+        if let LineKind::Header(idx) = &kinds[i]
+            && file.section_name_at(*idx) == name
+        {
+            let mut last = i;
+            let mut j = i + 1;
+            while j < kinds.len() && !matches!(kinds[j], LineKind::Header(_)) {
+                if matches!(
+                    kinds[j],
+                    LineKind::Entry | LineKind::Continuation | LineKind::Bad
+                ) {
+                    last = j;
                 }
-                spans.push((i, last));
-                i = j;
-                continue;
+                j += 1;
             }
+            spans.push((i, last));
+            i = j;
+            continue;
         }
         i += 1;
     }
-    Ok(Layout { raws, spans, kinds })
+    Ok(Layout {
+        bom,
+        raws,
+        spans,
+        kinds,
+    })
 }
 
 /// The line ending the file uses (that of its first line), `\n` for a new file.
@@ -179,11 +182,14 @@ fn cut(layout: &Layout<'_>, replace_first: Option<&str>) -> String {
         }
     }
     let mut out = String::new();
+    if layout.bom {
+        out.push('\u{feff}');
+    }
     for (i, raw) in layout.raws.iter().enumerate() {
-        if Some(i) == insert_at {
-            if let Some(section) = replace_first {
-                out.push_str(section);
-            }
+        if Some(i) == insert_at
+            && let Some(section) = replace_first
+        {
+            out.push_str(section);
         }
         if !drop[i] {
             out.push_str(raw);
