@@ -270,7 +270,8 @@ fn option_or_env(
 ///    (`OCI_CLI_REGION` set, or a non-empty `--region`) and `OCI_CLI_KEY_FILE` or
 ///    `OCI_CLI_KEY_CONTENT` are set: no file is read.
 /// 3. Otherwise the file is `--config-file` unless absent, empty or the literal `~/.oci/config`,
-///    then `OCI_CLI_CONFIG_FILE` (when set), else `~/.oci/config` with the SDK's fallbacks; it is
+///    then `OCI_CLI_CONFIG_FILE` (when set), else `~/.oci/config` with the SDK's fallbacks (an
+///    empty `--config-file` counts as absent; the CLI would look for a file named ""); it is
 ///    loaded with [`load_profile`] (so `key_file` is checked before the overrides, as in the CLI).
 /// 4. The `OCI_CLI_*` key variables override (set, even empty, wins); then a non-empty
 ///    `--region`/`OCI_CLI_REGION` sets `region`; `--endpoint`/`OCI_CLI_ENDPOINT` sets `endpoint`,

@@ -59,7 +59,7 @@ pub struct InvalidConfig {
     pub config_file: String,
     pub profile: String,
     /// Missing keys first (in the order user, tenancy, fingerprint, key_file, region), then
-    /// malformed ones (tenancy, user, fingerprint). [I] The SDK iterates a Python `set`, whose
+    /// malformed ones (tenancy, user, fingerprint). \[I\] The SDK iterates a Python `set`, whose
     /// order changes from run to run; we fix one.
     pub problems: Vec<KeyProblem>,
 }
