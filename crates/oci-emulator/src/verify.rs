@@ -489,10 +489,16 @@ pub enum BodyError {
 impl BodyError {
     /// Recover a [`BodyError`] from the error of a body stream made by [`authenticate`].
     pub fn from_axum(e: axum::Error) -> BodyError {
-        let inner = e.into_inner();
-        match inner.downcast::<BodyError>() {
-            Ok(b) => *b,
-            Err(other) => BodyError::Read(other.to_string()),
+        // axum wraps a stream's error once per body layer: unwrap until it is ours.
+        let mut inner = e.into_inner();
+        loop {
+            inner = match inner.downcast::<BodyError>() {
+                Ok(b) => return *b,
+                Err(other) => match other.downcast::<axum::Error>() {
+                    Ok(ax) => ax.into_inner(),
+                    Err(other) => return BodyError::Read(other.to_string()),
+                },
+            };
         }
     }
 }
