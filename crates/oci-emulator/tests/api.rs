@@ -387,3 +387,55 @@ async fn ephemeral_ports_differ() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Read from `s` until `\r\n\r\n`; returns the head.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).await.unwrap(), 1, "connection closed after {:?}", String::from_utf8_lossy(&buf));
+        buf.push(b[0]);
+    }
+    String::from_utf8(buf).unwrap()
+}
+
+#[tokio::test]
+async fn expect_100_continue_only_after_authentication() {
+    use tokio::io::AsyncWriteExt as _;
+    let h = harness().await;
+    let ns = h.namespace();
+    h.create_bucket("b").await;
+    let target = format!("/n/{ns}/b/b/o/expect");
+    let mut headers = h.signed_headers(
+        &Req::new("PUT", target.clone())
+            .header("content-type", "application/octet-stream")
+            .header("expect", "100-continue")
+            .body(b"12345".to_vec())
+            .no_body_signing(),
+    );
+    headers.push(("content-length".into(), "5".into()));
+    let head = |headers: &[(String, String)]| {
+        let mut s = format!("PUT {target} HTTP/1.1\r\nhost: {}\r\n", h.host());
+        for (k, v) in headers {
+            s.push_str(&format!("{k}: {v}\r\n"));
+        }
+        s.push_str("\r\n");
+        s
+    };
+    // Authenticated: 100 Continue first, then the body, then 200.
+    let mut s = tokio::net::TcpStream::connect(h.emu.addr()).await.unwrap();
+    s.write_all(head(&headers).as_bytes()).await.unwrap();
+    assert_eq!(read_head(&mut s).await, "HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"12345").await.unwrap();
+    assert!(read_head(&mut s).await.starts_with("HTTP/1.1 200 OK\r\n"));
+
+    // Not authenticated: the final 401 comes without a 100 and without the body being sent.
+    let bad: Vec<_> = headers.iter().filter(|(k, _)| k != "authorization").cloned().collect();
+    let mut s = tokio::net::TcpStream::connect(h.emu.addr()).await.unwrap();
+    s.write_all(head(&bad).as_bytes()).await.unwrap();
+    assert!(read_head(&mut s).await.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+
+    let resp = h.send(Req::new("GET", target)).await;
+    assert_eq!(resp.text().await.unwrap(), "12345");
+}
