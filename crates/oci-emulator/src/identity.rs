@@ -67,8 +67,14 @@ pub const OC1_REGIONS: &[(&str, &str)] = &[
 pub(crate) fn routes(app: &AppState) -> Router<AppState> {
     let standard = || guard(app, SigningPolicy::STANDARD, BodyMode::Buffer);
     Router::new()
-        .route("/20160918/regions", get(list_regions).route_layer(standard()))
-        .route("/20160918/users/{id}", get(get_user).route_layer(standard()))
+        .route(
+            "/20160918/regions",
+            get(list_regions).route_layer(standard()),
+        )
+        .route(
+            "/20160918/users/{id}",
+            get(get_user).route_layer(standard()),
+        )
         .route(
             "/20160918/users/{id}/apiKeys",
             get(list_api_keys).route_layer(standard()),

@@ -10,7 +10,11 @@ use ociauth::env::SystemClock;
 use ociauth::keys::PublicKey;
 
 #[derive(Parser)]
-#[command(name = "oci-emulator", version, about = "A local OCI that verifies requests exactly as OCI does")]
+#[command(
+    name = "oci-emulator",
+    version,
+    about = "A local OCI that verifies requests exactly as OCI does"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -54,7 +54,10 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
                 .delete(delete_bucket)
                 .route_layer(standard()),
         )
-        .route("/n/{ns}/b/{bucket}/o", get(list_objects).route_layer(standard()))
+        .route(
+            "/n/{ns}/b/{bucket}/o",
+            get(list_objects).route_layer(standard()),
+        )
         .route(
             "/n/{ns}/b/{bucket}/o/{*object}",
             get(get_object)
@@ -100,7 +103,9 @@ fn find_bucket<'a>(d: &'a StateData, ns: &str, name: &str) -> Result<&'a Bucket,
     if d.namespace != ns {
         return Err(bucket_not_found(ns, name));
     }
-    d.buckets.get(name).ok_or_else(|| bucket_not_found(ns, name))
+    d.buckets
+        .get(name)
+        .ok_or_else(|| bucket_not_found(ns, name))
 }
 
 fn find_bucket_mut<'a>(
@@ -217,7 +222,11 @@ async fn list_buckets(
         };
         let mut items = Vec::new();
         let mut next = None;
-        for b in d.buckets.range::<str, _>((from, Bound::Unbounded)).map(|(_, b)| b) {
+        for b in d
+            .buckets
+            .range::<str, _>((from, Bound::Unbounded))
+            .map(|(_, b)| b)
+        {
             if &b.compartment_id != compartment {
                 continue;
             }
@@ -240,12 +249,14 @@ async fn list_buckets(
 fn valid_bucket_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 256
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn string_map(v: Option<&Value>, field: &str) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+fn string_map(
+    v: Option<&Value>,
+    field: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
     match v {
         None | Some(Value::Null) => Ok(Default::default()),
         Some(Value::Object(m)) => m
@@ -445,12 +456,12 @@ async fn list_objects(
     let start_after = p.get("startAfter").cloned();
     let end = p.get("end").cloned();
     let delimiter = p.get("delimiter").cloned();
-    if let Some(d) = &delimiter {
-        if d != "/" {
-            return Err(ApiError::bad_request(
-                "The only supported delimiter is '/'.",
-            ));
-        }
+    if let Some(d) = &delimiter
+        && d != "/"
+    {
+        return Err(ApiError::bad_request(
+            "The only supported delimiter is '/'.",
+        ));
     }
     let mut fields: Vec<&str> = Vec::new();
     if let Some(fs) = p.get("fields") {
@@ -487,10 +498,10 @@ async fn list_objects(
         let mut next: Option<String> = None;
         let mut count = 0usize;
         for (name, o) in b.objects.range::<str, _>((from, Bound::Unbounded)) {
-            if let Some(e) = &end {
-                if name.as_str() >= e.as_str() {
-                    break;
-                }
+            if let Some(e) = &end
+                && name.as_str() >= e.as_str()
+            {
+                break;
             }
             if !name.starts_with(prefix.as_str()) {
                 if name.as_str() > prefix.as_str() {
@@ -498,20 +509,20 @@ async fn list_objects(
                 }
                 continue;
             }
-            if let Some(delim) = &delimiter {
-                if let Some(i) = name[prefix.len()..].find(delim.as_str()) {
-                    let pre = &name[..prefix.len() + i + delim.len()];
-                    if prefixes.last().map(String::as_str) == Some(pre) {
-                        continue;
-                    }
-                    if count == limit {
-                        next = Some(name.clone());
-                        break;
-                    }
-                    prefixes.push(pre.to_string());
-                    count += 1;
+            if let Some(delim) = &delimiter
+                && let Some(i) = name[prefix.len()..].find(delim.as_str())
+            {
+                let pre = &name[..prefix.len() + i + delim.len()];
+                if prefixes.last().map(String::as_str) == Some(pre) {
                     continue;
                 }
+                if count == limit {
+                    next = Some(name.clone());
+                    break;
+                }
+                prefixes.push(pre.to_string());
+                count += 1;
+                continue;
             }
             if count == limit {
                 next = Some(name.clone());
@@ -618,8 +629,7 @@ async fn put_object(
             write_preconditions(h, b.objects.get(&object))
         })
         .map_err(IntoResponse::into_response)?;
-    let Some(declared) = header_str(h, "content-length").and_then(|v| v.parse::<u64>().ok())
-    else {
+    let Some(declared) = header_str(h, "content-length").and_then(|v| v.parse::<u64>().ok()) else {
         return Err(ApiError::new(
             StatusCode::LENGTH_REQUIRED,
             "MissingContentLength",
@@ -657,9 +667,9 @@ async fn put_object(
         };
         md5.update(&chunk);
         len += chunk.len() as u64;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(format!("{}: {e}", tmp_path.display())).into_response())?;
+        file.write_all(&chunk).await.map_err(|e| {
+            ApiError::internal(format!("{}: {e}", tmp_path.display())).into_response()
+        })?;
     }
     file.sync_all()
         .await
@@ -672,9 +682,10 @@ async fn put_object(
         .into_response());
     }
     let md5_b64 = B64.encode(md5.finalize());
-    if let Some(given) = header_str(h, "content-md5") {
-        if given != md5_b64 {
-            return Err(ApiError::new(
+    if let Some(given) = header_str(h, "content-md5")
+        && given != md5_b64
+    {
+        return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnmatchedContentMD5",
                 format!(
@@ -682,7 +693,6 @@ async fn put_object(
                 ),
             )
             .into_response());
-        }
     }
 
     let now = to_millis(app.clock.now());
@@ -734,7 +744,11 @@ async fn put_object(
     let mut resp = StatusCode::OK.into_response();
     let rh = resp.headers_mut();
     set_header(rh, "etag", &meta.etag);
-    set_header(rh, "last-modified", &httpdate::fmt_http_date(from_millis(now)));
+    set_header(
+        rh,
+        "last-modified",
+        &httpdate::fmt_http_date(from_millis(now)),
+    );
     set_header(rh, "opc-content-md5", &md5_b64);
     Ok(resp)
 }
@@ -812,24 +826,25 @@ async fn get_object(
             .cloned()
             .ok_or_else(|| object_not_found(&bucket, &object))
     })?;
-    if let Some(m) = header_str(&headers, "if-match") {
-        if m != "*" && m != o.etag {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "IfMatchFailed",
-                format!(
-                    "The If-Match header is '{m}' but the current entity tag is '{}'",
-                    o.etag
-                ),
-            ));
-        }
+    if let Some(m) = header_str(&headers, "if-match")
+        && m != "*"
+        && m != o.etag
+    {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "IfMatchFailed",
+            format!(
+                "The If-Match header is '{m}' but the current entity tag is '{}'",
+                o.etag
+            ),
+        ));
     }
-    if let Some(m) = header_str(&headers, "if-none-match") {
-        if m == "*" || m == o.etag {
-            let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            set_header(resp.headers_mut(), "etag", &o.etag);
-            return Ok(resp);
-        }
+    if let Some(m) = header_str(&headers, "if-none-match")
+        && (m == "*" || m == o.etag)
+    {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        set_header(resp.headers_mut(), "etag", &o.etag);
+        return Ok(resp);
     }
     let range = match header_str(&headers, "range").and_then(|r| parse_range(r, o.size)) {
         None => None,
@@ -838,10 +853,17 @@ async fn get_object(
             let mut resp = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "InvalidRange",
-                format!("The requested range is not satisfiable for an object of {} bytes.", o.size),
+                format!(
+                    "The requested range is not satisfiable for an object of {} bytes.",
+                    o.size
+                ),
             )
             .into_response();
-            set_header(resp.headers_mut(), "content-range", &format!("bytes */{}", o.size));
+            set_header(
+                resp.headers_mut(),
+                "content-range",
+                &format!("bytes */{}", o.size),
+            );
             return Ok(resp);
         }
     };
@@ -903,17 +925,18 @@ async fn delete_object(
             .objects
             .get(&object)
             .ok_or_else(|| object_not_found(&bucket, &object))?;
-        if let Some(m) = header_str(&headers, "if-match") {
-            if m != "*" && m != existing.etag {
-                return Err(ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "IfMatchFailed",
-                    format!(
-                        "The If-Match header is '{m}' but the current entity tag is '{}'",
-                        existing.etag
-                    ),
-                ));
-            }
+        if let Some(m) = header_str(&headers, "if-match")
+            && m != "*"
+            && m != existing.etag
+        {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "IfMatchFailed",
+                format!(
+                    "The If-Match header is '{m}' but the current entity tag is '{}'",
+                    existing.etag
+                ),
+            ));
         }
         Ok(b.objects.remove(&object))
     })?;

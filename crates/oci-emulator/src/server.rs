@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, head};
@@ -133,25 +133,16 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
         .into_response()
 }
 
+/// The boxed future of the signature-checking middleware.
+type AuthFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+/// The signature-checking middleware as a plain function pointer (nameable, cloneable).
+type AuthFn = fn(State<Authn>, Request, Next) -> AuthFuture;
+/// The layer [`guard`] returns.
+pub(crate) type GuardLayer = axum::middleware::FromFnLayer<AuthFn, Authn, (State<Authn>, Request)>;
+
 /// A middleware layer that verifies signatures with `policy` (apply with `route_layer`).
-pub(crate) fn guard(
-    app: &AppState,
-    policy: SigningPolicy,
-    body: BodyMode,
-) -> axum::middleware::FromFnLayer<
-    fn(
-        State<Authn>,
-        Request,
-        Next,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>,
-    Authn,
-    (State<Authn>, Request),
-> {
-    fn call(
-        s: State<Authn>,
-        r: Request,
-        n: Next,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> {
+pub(crate) fn guard(app: &AppState, policy: SigningPolicy, body: BodyMode) -> GuardLayer {
+    fn call(s: State<Authn>, r: Request, n: Next) -> AuthFuture {
         Box::pin(authenticate(s, r, n))
     }
     from_fn_with_state(
@@ -160,7 +151,7 @@ pub(crate) fn guard(
             policy,
             body,
         },
-        call as fn(_, _, _) -> _,
+        call as AuthFn,
     )
 }
 
@@ -207,12 +198,16 @@ async fn envelope(State(app): State<AppState>, req: Request, next: Next) -> Resp
     if let Some(c) = client_id {
         h.insert("opc-client-request-id", c);
     }
-    if !h.contains_key(header::DATE) {
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(app.clock.now())) {
-            h.insert(header::DATE, v);
-        }
+    if !h.contains_key(header::DATE)
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(app.clock.now()))
+    {
+        h.insert(header::DATE, v);
     }
-    let note = resp.extensions().get::<AuthNote>().cloned().unwrap_or_default();
+    let note = resp
+        .extensions()
+        .get::<AuthNote>()
+        .cloned()
+        .unwrap_or_default();
     let mut line = format!(
         "{} {} {} key={}",
         method,
@@ -240,11 +235,6 @@ pub(crate) async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Whether `method` is HEAD (handlers answer HEAD without a body).
-pub fn is_head(m: &Method) -> bool {
-    m == Method::HEAD
 }
 
 /// `http://addr`.

@@ -261,7 +261,10 @@ pub mod ids {
 
     /// A request id: 32 upper-case hex digits (the SDKs' format).
     pub fn request_id() -> String {
-        uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase()
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .to_ascii_uppercase()
     }
 }
 
@@ -561,7 +564,11 @@ impl State {
 
     /// Write a private key as `DIR/keys/<name>.pem`: PKCS#8 PEM followed by the `OCI_API_KEY`
     /// label line (as `oci setup keys` does), mode 0600.
-    pub fn write_private_key(&self, user_name: &str, key: &PrivateKey) -> Result<PathBuf, StateError> {
+    pub fn write_private_key(
+        &self,
+        user_name: &str,
+        key: &PrivateKey,
+    ) -> Result<PathBuf, StateError> {
         let path = self.key_path(user_name);
         let pem = key.to_pkcs8_pem(None)?;
         let mut text = zeroize::Zeroizing::new(String::with_capacity(pem.len() + 16));

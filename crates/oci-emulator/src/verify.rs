@@ -180,12 +180,12 @@ pub struct BodyDigest {
 impl BodyDigest {
     /// Compare with the received body's hash and length.
     pub fn check(&self, sha256: &[u8], len: u64) -> Result<(), String> {
-        if let Some(cl) = self.content_length {
-            if cl != len {
-                return Err(format!(
-                    "signed content-length {cl} differs from the body length {len}"
-                ));
-            }
+        if let Some(cl) = self.content_length
+            && cl != len
+        {
+            return Err(format!(
+                "signed content-length {cl} differs from the body length {len}"
+            ));
         }
         if B64.encode(sha256) != self.sha256_b64 {
             return Err("signed x-content-sha256 does not match the body".to_string());
@@ -294,19 +294,19 @@ impl Verifier {
             reason,
             key_id: Some(key_id.clone()),
         };
-        if let Some(alg) = &params.algorithm {
-            if alg != "rsa-sha256" {
-                return Err(reject(format!(
-                    "algorithm {alg:?} is not supported (only rsa-sha256)"
-                )));
-            }
+        if let Some(alg) = &params.algorithm
+            && alg != "rsa-sha256"
+        {
+            return Err(reject(format!(
+                "algorithm {alg:?} is not supported (only rsa-sha256)"
+            )));
         }
-        if let Some(v) = &params.version {
-            if v != "1" {
-                return Err(reject(format!(
-                    "signature version {v:?} is not supported (only 1)"
-                )));
-            }
+        if let Some(v) = &params.version
+            && v != "1"
+        {
+            return Err(reject(format!(
+                "signature version {v:?} is not supported (only 1)"
+            )));
         }
         let method = req.method.to_ascii_lowercase();
         let body_method = match method.as_str() {
@@ -389,15 +389,15 @@ impl Verifier {
         // 5 (headers part). What the body must hash to.
         let body = if signed("x-content-sha256") {
             let sha = lookup("x-content-sha256").unwrap_or_default().to_string();
-            let content_length = if signed("content-length") {
-                let v = lookup("content-length").unwrap_or_default();
-                Some(
-                    v.parse::<u64>()
-                        .map_err(|_| reject(format!("signed content-length {v:?} is not a number")))?,
-                )
-            } else {
-                None
-            };
+            let content_length =
+                if signed("content-length") {
+                    let v = lookup("content-length").unwrap_or_default();
+                    Some(v.parse::<u64>().map_err(|_| {
+                        reject(format!("signed content-length {v:?} is not a number"))
+                    })?)
+                } else {
+                    None
+                };
             Some(BodyDigest {
                 sha256_b64: sha,
                 content_length,
@@ -538,7 +538,10 @@ pub(crate) async fn authenticate(State(a): State<Authn>, req: Request, next: Nex
             let bytes = match collect_capped(body, limit).await {
                 Ok(b) => b,
                 Err(BodyError::TooLarge(n)) => {
-                    return with_note(crate::server::ApiError::too_large(n).into_response(), &key_id);
+                    return with_note(
+                        crate::server::ApiError::too_large(n).into_response(),
+                        &key_id,
+                    );
                 }
                 Err(e) => {
                     return with_note(
@@ -547,17 +550,19 @@ pub(crate) async fn authenticate(State(a): State<Authn>, req: Request, next: Nex
                     );
                 }
             };
-            if let Some(d) = &verified.body {
-                if let Err(reason) = d.check(&Sha256::digest(&bytes), bytes.len() as u64) {
-                    return unauthenticated(Rejection {
-                        reason,
-                        key_id: Some(key_id),
-                    });
-                }
+            if let Some(d) = &verified.body
+                && let Err(reason) = d.check(&Sha256::digest(&bytes), bytes.len() as u64)
+            {
+                return unauthenticated(Rejection {
+                    reason,
+                    key_id: Some(key_id),
+                });
             }
             Body::from(bytes)
         }
-        BodyMode::Stream => checked_stream(body, verified.body.clone(), a.app.limits.max_stream_body),
+        BodyMode::Stream => {
+            checked_stream(body, verified.body.clone(), a.app.limits.max_stream_body)
+        }
     };
     let resp = next.run(Request::from_parts(parts, body)).await;
     with_note(resp, &key_id)

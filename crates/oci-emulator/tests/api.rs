@@ -45,7 +45,12 @@ async fn buckets_and_objects() {
     assert_eq!(v["createdBy"], h.key_id.split('/').nth(1).unwrap());
     assert_eq!(v["storageTier"], "Standard");
     assert_eq!(v["publicAccessType"], "NoPublicAccess");
-    assert!(v["id"].as_str().unwrap().starts_with("ocid1.bucket.oc1.iad.aaaaaaaa"));
+    assert!(
+        v["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ocid1.bucket.oc1.iad.aaaaaaaa")
+    );
 
     // Duplicate: 409.
     let resp = h.create_bucket("b1").await;
@@ -65,10 +70,25 @@ async fn buckets_and_objects() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers()["opc-next-page"], "b2");
     let v = json(resp).await;
-    let names: Vec<&str> = v.as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["b1", "b2"]);
     let keys: Vec<&String> = v[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["namespace", "name", "compartmentId", "createdBy", "timeCreated", "etag"]);
+    assert_eq!(
+        keys,
+        [
+            "namespace",
+            "name",
+            "compartmentId",
+            "createdBy",
+            "timeCreated",
+            "etag"
+        ]
+    );
     let resp = h
         .send(Req::new(
             "GET",
@@ -85,7 +105,10 @@ async fn buckets_and_objects() {
     let resp = h.put_object("b1", "dir/obj%20one.txt", &data).await;
     assert_eq!(resp.status().as_u16(), 200);
     let put_etag = resp.headers()["etag"].to_str().unwrap().to_string();
-    assert_eq!(resp.headers()["opc-content-md5"], "XrY7u+Ae7tCTyyK7j1rNww==");
+    assert_eq!(
+        resp.headers()["opc-content-md5"],
+        "XrY7u+Ae7tCTyyK7j1rNww=="
+    );
     assert!(resp.headers().contains_key("last-modified"));
     h.put_object("b1", "a.txt", b"A").await;
     h.put_object("b1", "dir/z", b"Z").await;
@@ -101,7 +124,9 @@ async fn buckets_and_objects() {
     assert_eq!(resp.status().as_u16(), 200);
 
     // Get.
-    let resp = h.send(Req::new("GET", format!("/n/{ns}/b/b1/o/dir/obj%20one.txt"))).await;
+    let resp = h
+        .send(Req::new("GET", format!("/n/{ns}/b/b1/o/dir/obj%20one.txt")))
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers()["etag"], put_etag.as_str());
     assert_eq!(resp.headers()["content-md5"], "XrY7u+Ae7tCTyyK7j1rNww==");
@@ -111,14 +136,22 @@ async fn buckets_and_objects() {
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..]);
 
     // Head: headers only, with the real length.
-    let resp = h.send(Req::new("HEAD", format!("/n/{ns}/b/b1/o/dir/obj%20one.txt"))).await;
+    let resp = h
+        .send(Req::new(
+            "HEAD",
+            format!("/n/{ns}/b/b1/o/dir/obj%20one.txt"),
+        ))
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers()["content-length"], "11");
     assert_eq!(resp.headers()["etag"], put_etag.as_str());
 
     // Range.
     let resp = h
-        .send(Req::new("GET", format!("/n/{ns}/b/b1/o/dir/obj%20one.txt")).header("range", "bytes=6-"))
+        .send(
+            Req::new("GET", format!("/n/{ns}/b/b1/o/dir/obj%20one.txt"))
+                .header("range", "bytes=6-"),
+        )
         .await;
     assert_eq!(resp.status().as_u16(), 206);
     assert_eq!(resp.headers()["content-range"], "bytes 6-10/11");
@@ -152,11 +185,25 @@ async fn buckets_and_objects() {
     assert_eq!(v["nextStartWith"], "dir/z");
     let o = &v["objects"][0];
     let keys: Vec<&String> = o.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["name", "size", "md5", "timeCreated", "etag", "storageTier", "timeModified"]);
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "size",
+            "md5",
+            "timeCreated",
+            "etag",
+            "storageTier",
+            "timeModified"
+        ]
+    );
     assert_eq!(o["size"], 11);
     assert_eq!(o["etag"], put_etag.as_str());
     let resp = h
-        .send(Req::new("GET", format!("/n/{ns}/b/b1/o?start=dir%2Fz&prefix=dir%2F")))
+        .send(Req::new(
+            "GET",
+            format!("/n/{ns}/b/b1/o?start=dir%2Fz&prefix=dir%2F"),
+        ))
         .await;
     let v = json(resp).await;
     assert_eq!(v, serde_json::json!({"objects": [{"name": "dir/z"}]}));
@@ -170,16 +217,22 @@ async fn buckets_and_objects() {
     );
 
     // Delete, then 404 with Object Storage's code.
-    let resp = h.send(Req::new("DELETE", format!("/n/{ns}/b/b1/o/a.txt"))).await;
+    let resp = h
+        .send(Req::new("DELETE", format!("/n/{ns}/b/b1/o/a.txt")))
+        .await;
     assert_eq!(resp.status().as_u16(), 204);
-    let resp = h.send(Req::new("GET", format!("/n/{ns}/b/b1/o/a.txt"))).await;
+    let resp = h
+        .send(Req::new("GET", format!("/n/{ns}/b/b1/o/a.txt")))
+        .await;
     assert_eq!(resp.status().as_u16(), 404);
     assert_eq!(
         resp.text().await.unwrap(),
         r#"{"code":"ObjectNotFound","message":"The object 'a.txt' was not found in the bucket 'b1'"}"#
     );
     // Object files on disk: one per remaining object, no temporaries.
-    let files = std::fs::read_dir(h.emu.state_dir().join("objects")).unwrap().count();
+    let files = std::fs::read_dir(h.emu.state_dir().join("objects"))
+        .unwrap()
+        .count();
     assert_eq!(files, 3);
 }
 
@@ -189,10 +242,16 @@ async fn identity_regions_and_user() {
     let resp = h.send(Req::new("GET", "/20160918/regions")).await;
     assert_eq!(resp.status().as_u16(), 200);
     let v = json(resp).await;
-    assert!(v.as_array().unwrap().contains(&serde_json::json!({"key": "IAD", "name": "us-ashburn-1"})));
+    assert!(
+        v.as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"key": "IAD", "name": "us-ashburn-1"}))
+    );
 
     let user = h.key_id.split('/').nth(1).unwrap().to_string();
-    let resp = h.send(Req::new("GET", format!("/20160918/users/{user}"))).await;
+    let resp = h
+        .send(Req::new("GET", format!("/20160918/users/{user}")))
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     let v = json(resp).await;
     assert_eq!(v["id"], user.as_str());
@@ -215,7 +274,9 @@ async fn not_found_shapes() {
         assert_eq!(resp.headers()["opc-request-id"].len(), 32);
         assert_eq!(resp.text().await.unwrap(), NOT_FOUND, "{path}");
     }
-    let resp = h.send(Req::new("GET", format!("/n/{}/b/nope/o", h.namespace()))).await;
+    let resp = h
+        .send(Req::new("GET", format!("/n/{}/b/nope/o", h.namespace())))
+        .await;
     assert_eq!(resp.status().as_u16(), 404);
     assert_eq!(
         resp.text().await.unwrap(),
@@ -284,7 +345,13 @@ async fn state_files_and_restart() {
     }
 
     assert_eq!(h.create_bucket("keep").await.status().as_u16(), 200);
-    assert_eq!(h.put_object("keep", "x/y.bin", b"\x00\x01persist").await.status().as_u16(), 200);
+    assert_eq!(
+        h.put_object("keep", "x/y.bin", b"\x00\x01persist")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
 
     let common::Harness { dir, emu, .. } = h;
     emu.shutdown().await;
@@ -294,8 +361,13 @@ async fn state_files_and_restart() {
     let h2 = harness_with(dir, move |c| EmulatorConfig { state_dir: r2, ..c }).await;
     assert_eq!(h2.namespace(), ns);
     assert_eq!(h2.emu.state().tenancy_id(), tenancy);
-    assert_eq!(std::fs::read_to_string(root.join("config")).unwrap(), config);
-    let resp = h2.send(Req::new("GET", format!("/n/{ns}/b/keep/o/x/y.bin"))).await;
+    assert_eq!(
+        std::fs::read_to_string(root.join("config")).unwrap(),
+        config
+    );
+    let resp = h2
+        .send(Req::new("GET", format!("/n/{ns}/b/keep/o/x/y.bin")))
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.bytes().await.unwrap().as_ref(), b"\x00\x01persist");
     h2.emu.shutdown().await;
@@ -325,7 +397,11 @@ async fn keys_registered_in_process_and_by_the_binary() {
         .args(["--name", "bob"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bob = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(bob.starts_with("ocid1.user.oc1..aaaaaaaa"), "{bob}");
     let key = ociauth::keys::PrivateKey::generate().unwrap();
@@ -338,11 +414,25 @@ async fn keys_registered_in_process_and_by_the_binary() {
         .arg(&pub_file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{}\n", key.fingerprint()));
-    let mut r = Req::new("GET", format!("/n/{ns}/b?compartmentId={}", h.emu.state().compartment_id()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}\n", key.fingerprint())
+    );
+    let mut r = Req::new(
+        "GET",
+        format!("/n/{ns}/b?compartmentId={}", h.emu.state().compartment_id()),
+    );
     r.key = Some(key);
-    r.key_id = Some(format!("{}/{bob}/{}", h.emu.state().tenancy_id(), r.key.as_ref().unwrap().fingerprint()));
+    r.key_id = Some(format!(
+        "{}/{bob}/{}",
+        h.emu.state().tenancy_id(),
+        r.key.as_ref().unwrap().fingerprint()
+    ));
     assert_eq!(h.send(r).await.status().as_u16(), 200);
     // Bob was not lost when the server wrote its own change afterwards.
     h.create_bucket("after").await;
@@ -380,8 +470,12 @@ async fn keys_registered_in_process_and_by_the_binary() {
 async fn ephemeral_ports_differ() {
     let d1 = tempfile::tempdir().unwrap();
     let d2 = tempfile::tempdir().unwrap();
-    let a = oci_emulator::start(EmulatorConfig::new(d1.path()).log(log_sink().1)).await.unwrap();
-    let b = oci_emulator::start(EmulatorConfig::new(d2.path()).log(log_sink().1)).await.unwrap();
+    let a = oci_emulator::start(EmulatorConfig::new(d1.path()).log(log_sink().1))
+        .await
+        .unwrap();
+    let b = oci_emulator::start(EmulatorConfig::new(d2.path()).log(log_sink().1))
+        .await
+        .unwrap();
     assert_ne!(a.addr().port(), b.addr().port());
     assert!(a.base_url().starts_with("http://127.0.0.1:"));
     a.shutdown().await;
@@ -394,7 +488,12 @@ async fn read_head(s: &mut tokio::net::TcpStream) -> String {
     let mut buf = Vec::new();
     let mut b = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut b).await.unwrap(), 1, "connection closed after {:?}", String::from_utf8_lossy(&buf));
+        assert_eq!(
+            s.read(&mut b).await.unwrap(),
+            1,
+            "connection closed after {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.push(b[0]);
     }
     String::from_utf8(buf).unwrap()
@@ -431,10 +530,18 @@ async fn expect_100_continue_only_after_authentication() {
     assert!(read_head(&mut s).await.starts_with("HTTP/1.1 200 OK\r\n"));
 
     // Not authenticated: the final 401 comes without a 100 and without the body being sent.
-    let bad: Vec<_> = headers.iter().filter(|(k, _)| k != "authorization").cloned().collect();
+    let bad: Vec<_> = headers
+        .iter()
+        .filter(|(k, _)| k != "authorization")
+        .cloned()
+        .collect();
     let mut s = tokio::net::TcpStream::connect(h.emu.addr()).await.unwrap();
     s.write_all(head(&bad).as_bytes()).await.unwrap();
-    assert!(read_head(&mut s).await.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+    assert!(
+        read_head(&mut s)
+            .await
+            .starts_with("HTTP/1.1 401 Unauthorized\r\n")
+    );
 
     let resp = h.send(Req::new("GET", target)).await;
     assert_eq!(resp.text().await.unwrap(), "12345");

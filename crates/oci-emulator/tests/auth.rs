@@ -26,10 +26,19 @@ fn replace(headers: &mut [(String, String)], name: &str, value: &str) {
 async fn no_and_malformed_authorization() {
     let h = harness().await;
     assert_401(h.send_raw("GET", "/n", &[], vec![]).await).await;
-    assert!(last_log(&h).contains("reason=\"no Authorization header\""), "{}", last_log(&h));
+    assert!(
+        last_log(&h).contains("reason=\"no Authorization header\""),
+        "{}",
+        last_log(&h)
+    );
 
     let mut signed = h.signed_headers(&Req::new("GET", "/n"));
-    let auth = signed.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
+    let auth = signed
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1
+        .clone();
     for bad in [
         "Bearer abc".to_string(),
         "Signature".to_string(),
@@ -54,16 +63,35 @@ async fn wrong_key_and_unknown_key_ids() {
     let mut r = Req::new("GET", "/n");
     r.key = Some(PrivateKey::generate().unwrap());
     assert_401(h.send(r).await).await;
-    assert!(last_log(&h).contains("signature does not verify"), "{}", last_log(&h));
+    assert!(
+        last_log(&h).contains("signature does not verify"),
+        "{}",
+        last_log(&h)
+    );
 
     let (tenancy, rest) = h.key_id.split_once('/').unwrap();
     let (user, _fp) = rest.split_once('/').unwrap();
     let unknown = "no API key registered under this tenancy/user/fingerprint";
     let shape = "keyId is not tenancy/user/fingerprint";
     for (key_id, reason) in [
-        (format!("{tenancy}/{user}/00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"), unknown),
-        (format!("ocid1.tenancy.oc1..aaaaaaaaother/{user}/{}", h.key.fingerprint()), unknown),
-        (format!("{tenancy}/ocid1.user.oc1..aaaaaaaaother/{}", h.key.fingerprint()), unknown),
+        (
+            format!("{tenancy}/{user}/00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff"),
+            unknown,
+        ),
+        (
+            format!(
+                "ocid1.tenancy.oc1..aaaaaaaaother/{user}/{}",
+                h.key.fingerprint()
+            ),
+            unknown,
+        ),
+        (
+            format!(
+                "{tenancy}/ocid1.user.oc1..aaaaaaaaother/{}",
+                h.key.fingerprint()
+            ),
+            unknown,
+        ),
         (format!("{tenancy}/{user}"), shape),
         (format!("{}/extra", h.key_id), shape),
         (String::new(), shape),
@@ -84,7 +112,10 @@ async fn session_tokens_are_refused_without_a_verifier_and_cut_in_the_log() {
     let line = last_log(&h);
     assert!(line.contains("key=\"ST$eyJhbGci…\""), "{line}");
     assert!(!line.contains("eyJzdWIi"), "{line}");
-    assert!(line.contains("session tokens (ST$ key ids) are not enabled"), "{line}");
+    assert!(
+        line.contains("session tokens (ST$ key ids) are not enabled"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +123,11 @@ async fn a_token_verifier_plugs_in() {
     #[derive(Debug)]
     struct Fixed(ociauth::keys::PublicKey);
     impl oci_emulator::TokenVerifier for Fixed {
-        fn verify(&self, token: &str, _now: SystemTime) -> Result<oci_emulator::VerifiedToken, String> {
+        fn verify(
+            &self,
+            token: &str,
+            _now: SystemTime,
+        ) -> Result<oci_emulator::VerifiedToken, String> {
             if token != "good.token.sig" {
                 return Err("unknown token".into());
             }
@@ -101,7 +136,9 @@ async fn a_token_verifier_plugs_in() {
                 principal: oci_emulator::Principal {
                     tenancy_id: "t".into(),
                     principal_id: "u".into(),
-                    method: oci_emulator::verify::AuthMethod::SessionToken { kind: "user".into() },
+                    method: oci_emulator::verify::AuthMethod::SessionToken {
+                        kind: "user".into(),
+                    },
                 },
                 required_headers: vec![],
             })
@@ -109,7 +146,8 @@ async fn a_token_verifier_plugs_in() {
     }
     let h = harness().await;
     let session_key = PrivateKey::generate().unwrap();
-    h.emu.set_token_verifier(Some(Arc::new(Fixed((&session_key).into()))));
+    h.emu
+        .set_token_verifier(Some(Arc::new(Fixed((&session_key).into()))));
     let mut r = Req::new("GET", "/n");
     r.key_id = Some("ST$good.token.sig".into());
     r.key = Some(session_key.clone());
@@ -135,20 +173,60 @@ async fn tampered_path_query_host_and_headers() {
 
     // Path: signed for one bucket, sent to another.
     let signed = h.signed_headers(&Req::new("GET", format!("/n/{ns}/b/b/o")));
-    assert_401(h.send_raw("GET", &format!("/n/{ns}/b/c/o"), &signed, vec![]).await).await;
+    assert_401(
+        h.send_raw("GET", &format!("/n/{ns}/b/c/o"), &signed, vec![])
+            .await,
+    )
+    .await;
     // Path encoding is part of the signature: %20 vs %2520 differ, and so does a decoded form.
     let signed = h.signed_headers(&Req::new("GET", format!("/n/{ns}/b/b/o/a%20b")));
-    assert_401(h.send_raw("GET", &format!("/n/{ns}/b/b/o/a%2520b"), &signed, vec![]).await).await;
+    assert_401(
+        h.send_raw("GET", &format!("/n/{ns}/b/b/o/a%2520b"), &signed, vec![])
+            .await,
+    )
+    .await;
     // Query.
-    let signed = h.signed_headers(&Req::new("GET", format!("/n/{ns}/b?compartmentId={c}&limit=1")));
-    assert_401(h.send_raw("GET", &format!("/n/{ns}/b?compartmentId={c}&limit=2"), &signed, vec![]).await).await;
-    assert_401(h.send_raw("GET", &format!("/n/{ns}/b?limit=1&compartmentId={c}"), &signed, vec![]).await).await;
+    let signed = h.signed_headers(&Req::new(
+        "GET",
+        format!("/n/{ns}/b?compartmentId={c}&limit=1"),
+    ));
+    assert_401(
+        h.send_raw(
+            "GET",
+            &format!("/n/{ns}/b?compartmentId={c}&limit=2"),
+            &signed,
+            vec![],
+        )
+        .await,
+    )
+    .await;
+    assert_401(
+        h.send_raw(
+            "GET",
+            &format!("/n/{ns}/b?limit=1&compartmentId={c}"),
+            &signed,
+            vec![],
+        )
+        .await,
+    )
+    .await;
     // The same signature on the exact target works.
-    let resp = h.send_raw("GET", &format!("/n/{ns}/b?compartmentId={c}&limit=1"), &signed, vec![]).await;
+    let resp = h
+        .send_raw(
+            "GET",
+            &format!("/n/{ns}/b?compartmentId={c}&limit=1"),
+            &signed,
+            vec![],
+        )
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     // Method.
     let signed = h.signed_headers(&Req::new("GET", format!("/n/{ns}/b/b/o/x")));
-    assert_401(h.send_raw("DELETE", &format!("/n/{ns}/b/b/o/x"), &signed, vec![]).await).await;
+    assert_401(
+        h.send_raw("DELETE", &format!("/n/{ns}/b/b/o/x"), &signed, vec![])
+            .await,
+    )
+    .await;
 
     // Host: signed for another host than the one the request carries.
     let mut r = Req::new("GET", "/n");
@@ -170,7 +248,11 @@ async fn tampered_path_query_host_and_headers() {
         .filter(|(k, _)| k != "date")
         .collect();
     assert_401(h.send_raw("GET", "/n", &signed, vec![]).await).await;
-    assert!(last_log(&h).contains("\\\"date\\\" is absent"), "{}", last_log(&h));
+    assert!(
+        last_log(&h).contains("\\\"date\\\" is absent"),
+        "{}",
+        last_log(&h)
+    );
 }
 
 #[tokio::test]
@@ -182,9 +264,19 @@ async fn tampered_body() {
     let body = format!(r#"{{"name": "aa", "compartmentId": "{c}"}}"#);
     let other = format!(r#"{{"name": "bb", "compartmentId": "{c}"}}"#);
     let signed = h.signed_headers(&Req::new("POST", format!("/n/{ns}/b")).body(body.clone()));
-    assert_401(h.send_raw("POST", &format!("/n/{ns}/b"), &signed, other.into_bytes()).await).await;
-    assert!(last_log(&h).contains("x-content-sha256 does not match the body"), "{}", last_log(&h));
-    let resp = h.send_raw("POST", &format!("/n/{ns}/b"), &signed, body.into_bytes()).await;
+    assert_401(
+        h.send_raw("POST", &format!("/n/{ns}/b"), &signed, other.into_bytes())
+            .await,
+    )
+    .await;
+    assert!(
+        last_log(&h).contains("x-content-sha256 does not match the body"),
+        "{}",
+        last_log(&h)
+    );
+    let resp = h
+        .send_raw("POST", &format!("/n/{ns}/b"), &signed, body.into_bytes())
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
 
     // PutObject that signed its body: streamed, rejected at the end, nothing stored.
@@ -193,11 +285,32 @@ async fn tampered_body() {
             .header("content-type", "application/octet-stream")
             .body(b"hello".to_vec()),
     );
-    assert_401(h.send_raw("PUT", &format!("/n/{ns}/b/aa/o/obj"), &signed, b"jello".to_vec()).await).await;
+    assert_401(
+        h.send_raw(
+            "PUT",
+            &format!("/n/{ns}/b/aa/o/obj"),
+            &signed,
+            b"jello".to_vec(),
+        )
+        .await,
+    )
+    .await;
     let resp = h.send(Req::new("GET", format!("/n/{ns}/b/aa/o/obj"))).await;
     assert_eq!(resp.status().as_u16(), 404);
-    assert_eq!(std::fs::read_dir(h.emu.state_dir().join("objects")).unwrap().count(), 0);
-    let resp = h.send_raw("PUT", &format!("/n/{ns}/b/aa/o/obj"), &signed, b"hello".to_vec()).await;
+    assert_eq!(
+        std::fs::read_dir(h.emu.state_dir().join("objects"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let resp = h
+        .send_raw(
+            "PUT",
+            &format!("/n/{ns}/b/aa/o/obj"),
+            &signed,
+            b"hello".to_vec(),
+        )
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
 }
 
@@ -213,24 +326,42 @@ async fn minimum_header_sets() {
         .body(body)
         .no_body_signing();
     assert_401(h.send(r).await).await;
-    assert!(last_log(&h).contains("lack required \\\"content-length\\\""), "{}", last_log(&h));
+    assert!(
+        last_log(&h).contains("lack required \\\"content-length\\\""),
+        "{}",
+        last_log(&h)
+    );
 
     // A valid signature over a list without host / (request-target) / date.
     let now = httpdate::fmt_http_date(SystemTime::now());
     let host = h.host();
     for (list, lines) in [
-        ("date (request-target)", format!("date: {now}\n(request-target): get /n")),
+        (
+            "date (request-target)",
+            format!("date: {now}\n(request-target): get /n"),
+        ),
         ("date host", format!("date: {now}\nhost: {host}")),
-        ("(request-target) host", format!("(request-target): get /n\nhost: {host}")),
+        (
+            "(request-target) host",
+            format!("(request-target): get /n\nhost: {host}"),
+        ),
     ] {
-        let sig = base64::engine::general_purpose::STANDARD.encode(h.key.sign_sha256(lines.as_bytes()).unwrap());
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(h.key.sign_sha256(lines.as_bytes()).unwrap());
         let auth = format!(
             "Signature algorithm=\"rsa-sha256\",headers=\"{list}\",keyId=\"{}\",signature=\"{sig}\",version=\"1\"",
             h.key_id
         );
-        let headers = vec![("date".to_string(), now.clone()), ("authorization".to_string(), auth)];
+        let headers = vec![
+            ("date".to_string(), now.clone()),
+            ("authorization".to_string(), auth),
+        ];
         assert_401(h.send_raw("GET", "/n", &headers, vec![]).await).await;
-        assert!(last_log(&h).contains("lack required"), "{list}: {}", last_log(&h));
+        assert!(
+            last_log(&h).contains("lack required"),
+            "{list}: {}",
+            last_log(&h)
+        );
     }
 }
 
@@ -239,7 +370,12 @@ async fn accepted_variants() {
     let h = harness().await;
     // GoSDK parameter order.
     let mut signed = h.signed_headers(&Req::new("GET", "/n"));
-    let auth = signed.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
+    let auth = signed
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap()
+        .1
+        .clone();
     let p = ociauth::signer::parse_authorization(&auth).unwrap();
     let go = format!(
         "Signature version=\"1\",headers=\"{}\",keyId=\"{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
@@ -248,7 +384,13 @@ async fn accepted_variants() {
         p.signature
     );
     replace(&mut signed, "authorization", &go);
-    assert_eq!(h.send_raw("GET", "/n", &signed, vec![]).await.status().as_u16(), 200);
+    assert_eq!(
+        h.send_raw("GET", "/n", &signed, vec![])
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     // Without algorithm and version.
     let bare = format!(
         "Signature headers=\"{}\",keyId=\"{}\",signature=\"{}\"",
@@ -257,18 +399,37 @@ async fn accepted_variants() {
         p.signature
     );
     replace(&mut signed, "authorization", &bare);
-    assert_eq!(h.send_raw("GET", "/n", &signed, vec![]).await.status().as_u16(), 200);
+    assert_eq!(
+        h.send_raw("GET", "/n", &signed, vec![])
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
 
     // x-date in place of date.
     let now = httpdate::fmt_http_date(SystemTime::now());
-    let lines = format!("x-date: {now}\n(request-target): get /n\nhost: {}", h.host());
-    let sig = base64::engine::general_purpose::STANDARD.encode(h.key.sign_sha256(lines.as_bytes()).unwrap());
+    let lines = format!(
+        "x-date: {now}\n(request-target): get /n\nhost: {}",
+        h.host()
+    );
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(h.key.sign_sha256(lines.as_bytes()).unwrap());
     let auth = format!(
         "Signature algorithm=\"rsa-sha256\",headers=\"x-date (request-target) host\",keyId=\"{}\",signature=\"{sig}\",version=\"1\"",
         h.key_id
     );
-    let headers = vec![("x-date".to_string(), now), ("authorization".to_string(), auth)];
-    assert_eq!(h.send_raw("GET", "/n", &headers, vec![]).await.status().as_u16(), 200);
+    let headers = vec![
+        ("x-date".to_string(), now),
+        ("authorization".to_string(), auth),
+    ];
+    assert_eq!(
+        h.send_raw("GET", "/n", &headers, vec![])
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
 
     // Extra signed headers beyond the minimum are fine.
     let lines_now = httpdate::fmt_http_date(SystemTime::now());
@@ -276,7 +437,8 @@ async fn accepted_variants() {
         "date: {lines_now}\n(request-target): get /n\nhost: {}\nopc-client-request-id: ABC",
         h.host()
     );
-    let sig = base64::engine::general_purpose::STANDARD.encode(h.key.sign_sha256(lines.as_bytes()).unwrap());
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(h.key.sign_sha256(lines.as_bytes()).unwrap());
     let auth = format!(
         "Signature algorithm=\"rsa-sha256\",headers=\"date (request-target) host opc-client-request-id\",keyId=\"{}\",signature=\"{sig}\",version=\"1\"",
         h.key_id
@@ -309,7 +471,11 @@ async fn date_window_with_injected_clock() {
     assert_eq!(h.send(at(300)).await.status().as_u16(), 200);
     assert_eq!(h.send(at(-300)).await.status().as_u16(), 200);
     assert_401(h.send(at(301)).await).await;
-    assert!(last_log(&h).contains("is 301 s away from the server clock (allowed: 300 s)"), "{}", last_log(&h));
+    assert!(
+        last_log(&h).contains("is 301 s away from the server clock (allowed: 300 s)"),
+        "{}",
+        last_log(&h)
+    );
     assert_401(h.send(at(-301)).await).await;
     // Moving the server clock moves the window.
     clock.advance(Duration::from_secs(400));

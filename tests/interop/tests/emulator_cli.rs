@@ -47,18 +47,22 @@ fn official_cli_against_the_emulator() {
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let l2 = log.clone();
     let emu = rt
-        .block_on(oci_emulator::start(
-            EmulatorConfig::new(dir.path()).log(std::sync::Arc::new(move |l: &str| {
-                l2.lock().unwrap().push(l.to_string())
-            })),
-        ))
+        .block_on(oci_emulator::start(EmulatorConfig::new(dir.path()).log(
+            std::sync::Arc::new(move |l: &str| l2.lock().unwrap().push(l.to_string())),
+        )))
         .unwrap();
-    let cli = Cli { venv: &venv, emu: &emu };
+    let cli = Cli {
+        venv: &venv,
+        emu: &emu,
+    };
     let ns = emu.state().namespace();
     let compartment = emu.state().compartment_id();
 
     // oci os ns get: exact output.
-    assert_eq!(cli.ok(&["os", "ns", "get"]), format!("{{\n  \"data\": \"{ns}\"\n}}\n"));
+    assert_eq!(
+        cli.ok(&["os", "ns", "get"]),
+        format!("{{\n  \"data\": \"{ns}\"\n}}\n")
+    );
     assert_eq!(
         cli.ok(&["os", "ns", "get", "--query", "data", "--raw-output"]),
         format!("{ns}\n")
@@ -66,12 +70,28 @@ fn official_cli_against_the_emulator() {
 
     // Buckets.
     let created = json(&cli.ok(&[
-        "os", "bucket", "create", "-ns", &ns, "--compartment-id", &compartment, "--name", "cli-bucket",
+        "os",
+        "bucket",
+        "create",
+        "-ns",
+        &ns,
+        "--compartment-id",
+        &compartment,
+        "--name",
+        "cli-bucket",
     ]));
     assert_eq!(created["data"]["name"], "cli-bucket");
     assert_eq!(created["data"]["namespace"], ns.as_str());
     assert_eq!(created["etag"], created["data"]["etag"]);
-    let listed = json(&cli.ok(&["os", "bucket", "list", "-ns", &ns, "--compartment-id", &compartment]));
+    let listed = json(&cli.ok(&[
+        "os",
+        "bucket",
+        "list",
+        "-ns",
+        &ns,
+        "--compartment-id",
+        &compartment,
+    ]));
     let b = &listed["data"][0];
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     let mut keys: Vec<&String> = b.as_object().unwrap().keys().collect();
@@ -79,8 +99,15 @@ fn official_cli_against_the_emulator() {
     assert_eq!(
         keys,
         [
-            "bucket-scope", "compartment-id", "created-by", "defined-tags", "etag", "freeform-tags",
-            "name", "namespace", "time-created"
+            "bucket-scope",
+            "compartment-id",
+            "created-by",
+            "defined-tags",
+            "etag",
+            "freeform-tags",
+            "name",
+            "namespace",
+            "time-created"
         ]
     );
     assert_eq!(b["name"], "cli-bucket");
@@ -92,7 +119,17 @@ fn official_cli_against_the_emulator() {
     std::fs::write(&src, b"hello from the official CLI\n").unwrap();
     let src_s = src.to_str().unwrap();
     let put = json(&cli.ok(&[
-        "os", "object", "put", "-ns", &ns, "-bn", "cli-bucket", "--file", src_s, "--name", "dir/a b.txt",
+        "os",
+        "object",
+        "put",
+        "-ns",
+        &ns,
+        "-bn",
+        "cli-bucket",
+        "--file",
+        src_s,
+        "--name",
+        "dir/a b.txt",
     ]));
     let mut keys: Vec<&String> = put.as_object().unwrap().keys().collect();
     keys.sort();
@@ -112,18 +149,53 @@ fn official_cli_against_the_emulator() {
     assert_eq!(o["archival-state"], serde_json::Value::Null);
 
     assert_eq!(
-        cli.ok(&["os", "object", "get", "-ns", &ns, "-bn", "cli-bucket", "--name", "dir/a b.txt", "--file", "-"]),
+        cli.ok(&[
+            "os",
+            "object",
+            "get",
+            "-ns",
+            &ns,
+            "-bn",
+            "cli-bucket",
+            "--name",
+            "dir/a b.txt",
+            "--file",
+            "-"
+        ]),
         "hello from the official CLI\n"
     );
     let dst = dir.path().join("download.txt");
     cli.ok(&[
-        "os", "object", "get", "-ns", &ns, "-bn", "cli-bucket", "--name", "dir/a b.txt", "--file",
+        "os",
+        "object",
+        "get",
+        "-ns",
+        &ns,
+        "-bn",
+        "cli-bucket",
+        "--name",
+        "dir/a b.txt",
+        "--file",
         dst.to_str().unwrap(),
     ]);
-    assert_eq!(std::fs::read(&dst).unwrap(), b"hello from the official CLI\n");
+    assert_eq!(
+        std::fs::read(&dst).unwrap(),
+        b"hello from the official CLI\n"
+    );
 
     assert_eq!(
-        cli.ok(&["os", "object", "delete", "-ns", &ns, "-bn", "cli-bucket", "--name", "dir/a b.txt", "--force"]),
+        cli.ok(&[
+            "os",
+            "object",
+            "delete",
+            "-ns",
+            &ns,
+            "-bn",
+            "cli-bucket",
+            "--name",
+            "dir/a b.txt",
+            "--force"
+        ]),
         ""
     );
     assert_eq!(
@@ -138,7 +210,10 @@ fn official_cli_against_the_emulator() {
         .env("OCI_CLI_ENDPOINT", emu.base_url())
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{{\n  \"data\": \"{ns}\"\n}}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{{\n  \"data\": \"{ns}\"\n}}\n")
+    );
 
     // A config with an unregistered fingerprint: 401 NotAuthenticated, exit 1.
     let bad = dir.path().join("bad-config");
@@ -158,7 +233,10 @@ fn official_cli_against_the_emulator() {
     let out = cli.run_with(&bad, &["os", "ns", "get"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("\"code\": \"NotAuthenticated\""), "{stderr}");
+    assert!(
+        stderr.contains("\"code\": \"NotAuthenticated\""),
+        "{stderr}"
+    );
     assert!(stderr.contains("\"status\": 401"), "{stderr}");
     assert!(
         stderr.contains(
@@ -170,7 +248,9 @@ fn official_cli_against_the_emulator() {
     // The emulator saw every request, and logged the 401's reason (only there).
     let lines = log.lock().unwrap().clone();
     assert!(
-        lines.iter().any(|l| l.starts_with("PUT /n/") && l.contains(" 200 ")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("PUT /n/") && l.contains(" 200 ")),
         "{lines:#?}"
     );
     assert!(

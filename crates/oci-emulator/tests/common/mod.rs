@@ -39,7 +39,10 @@ pub fn config_value(config: &str, key: &str) -> String {
         .to_string()
 }
 
-pub async fn harness_with(dir: tempfile::TempDir, cfg: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Harness {
+pub async fn harness_with(
+    dir: tempfile::TempDir,
+    cfg: impl FnOnce(EmulatorConfig) -> EmulatorConfig,
+) -> Harness {
     let (log, sink) = log_sink();
     let emu = oci_emulator::start(cfg(EmulatorConfig::new(dir.path()).log(sink)))
         .await
@@ -191,10 +194,13 @@ impl Harness {
 
     pub async fn put_object(&self, bucket: &str, name: &str, data: &[u8]) -> reqwest::Response {
         self.send(
-            Req::new("PUT", format!("/n/{}/b/{bucket}/o/{name}", self.namespace()))
-                .header("content-type", "application/octet-stream")
-                .body(data.to_vec())
-                .no_body_signing(),
+            Req::new(
+                "PUT",
+                format!("/n/{}/b/{bucket}/o/{name}", self.namespace()),
+            )
+            .header("content-type", "application/octet-stream")
+            .body(data.to_vec())
+            .no_body_signing(),
         )
         .await
     }
@@ -207,7 +213,10 @@ pub async fn assert_401(resp: reqwest::Response) {
         resp.headers()["content-type"].to_str().unwrap(),
         "application/json"
     );
-    let rid = resp.headers()["opc-request-id"].to_str().unwrap().to_string();
+    let rid = resp.headers()["opc-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(rid.len(), 32, "{rid}");
     assert_eq!(resp.text().await.unwrap(), NOT_AUTHENTICATED);
 }
