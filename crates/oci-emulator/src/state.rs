@@ -345,6 +345,7 @@ impl State {
                 clock,
                 inner: Mutex::new(Inner { data, stamp }),
             };
+            state.restore_config()?;
             return Ok((state, None));
         }
 
@@ -577,6 +578,30 @@ impl State {
         text.push('\n');
         fsutil::write_private_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
         Ok(path)
+    }
+
+    /// Rewrite a deleted `DIR/config` for the first user, when its key file is still there.
+    fn restore_config(&self) -> Result<(), StateError> {
+        if self.config_path().exists() {
+            return Ok(());
+        }
+        let first = self.read(|d| {
+            d.users
+                .iter()
+                .find(|u| u.name == DEFAULT_USER_NAME)
+                .and_then(|u| {
+                    u.api_keys
+                        .first()
+                        .map(|k| (u.id.clone(), k.fingerprint.clone()))
+                })
+        });
+        let key_file = self.key_path(DEFAULT_USER_NAME);
+        match first {
+            Some((user, fingerprint)) if key_file.exists() => {
+                self.write_config(&user, &fingerprint, &key_file)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Write `DIR/config` with a `[DEFAULT]` profile for the given user and key.

@@ -357,6 +357,8 @@ async fn state_files_and_restart() {
     emu.shutdown().await;
 
     // Restart on the same directory: same tenancy, namespace, key, buckets and bytes.
+    // A deleted config file comes back, identical.
+    std::fs::remove_file(root.join("config")).unwrap();
     let r2 = root.clone();
     let h2 = harness_with(dir, move |c| EmulatorConfig { state_dir: r2, ..c }).await;
     assert_eq!(h2.namespace(), ns);

@@ -62,7 +62,7 @@ pub async fn harness_with(
         log,
         key,
         key_id,
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
     }
 }
 
