@@ -1,2 +1,224 @@
-//! A local OCI. STUB: being written.
-pub use axum;
+//! # oci-emulator
+//!
+//! A local Oracle Cloud Infrastructure that verifies every request the way OCI does (signature
+//! version 1, spec oci-signing-config-session.md §1.9) and serves a subset of Object Storage and
+//! Identity on one base URL. Both `ociauth` and the official `oci` CLI work against it:
+//!
+//! ```text
+//! oci os ns get --config-file DIR/config --endpoint http://127.0.0.1:8990
+//! ```
+//!
+//! In-process use (tests, demos):
+//! ```no_run
+//! # async fn demo() -> Result<(), oci_emulator::Error> {
+//! let emu = oci_emulator::start(oci_emulator::EmulatorConfig::new("/tmp/emu")).await?;
+//! println!("{} {}", emu.base_url(), emu.config_path().display());
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`verify`] (request verification), [`state`] (persistent tenancy, users, keys,
+//! buckets, objects), [`server`] (router, envelope, errors), one module per OCI service
+//! ([`object_storage`], [`identity`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ociauth::env::{Clock, SystemClock};
+
+pub mod identity;
+pub mod object_storage;
+pub mod server;
+pub mod state;
+pub mod verify;
+
+pub use server::{Limits, LogSink};
+pub use state::{State, StateError};
+pub use verify::{Principal, TokenVerifier, VerifiedToken};
+
+/// Port `oci-emulator serve` listens on by default.
+pub const DEFAULT_PORT: u16 = 8990;
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "cannot listen on {addr}: {source} (choose another --port, or --port 0 for any free port)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to run an emulator.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// Directory holding the state (created with a fresh tenancy when empty).
+    pub state_dir: PathBuf,
+    /// TCP port; 0 picks a free one.
+    pub port: u16,
+    /// Address to bind (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Allowed distance between a request's `Date` and the clock (default 300 s).
+    pub max_clock_skew: Duration,
+    /// The emulator's clock (injectable so tests can move it).
+    pub clock: Arc<dyn Clock>,
+    /// Body size limits.
+    pub limits: Limits,
+    /// Where one line per request goes (default: stderr).
+    pub log: LogSink,
+    /// Validates `ST$` session tokens; `None`: every `ST$` request is a 401.
+    pub token_verifier: Option<Arc<dyn TokenVerifier>>,
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("state_dir", &self.state_dir)
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .field("clock", &self.clock)
+            .field("limits", &self.limits)
+            .field("token_verifier", &self.token_verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorConfig {
+    /// Defaults: ephemeral port on 127.0.0.1, 300 s skew, system clock, log to stderr.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            port: 0,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            max_clock_skew: verify::DEFAULT_MAX_SKEW,
+            clock: Arc::new(SystemClock),
+            limits: Limits::default(),
+            log: Arc::new(|line: &str| eprintln!("{line}")),
+            token_verifier: None,
+        }
+    }
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    pub fn log(mut self, log: LogSink) -> Self {
+        self.log = log;
+        self
+    }
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
+        self
+    }
+}
+
+/// A running emulator. Dropping it stops the server (without waiting); prefer [`Self::shutdown`].
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    app: server::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("addr", &self.addr)
+            .field("state_dir", &self.app.store.dir())
+            .finish()
+    }
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> String {
+        server::base_url(&self.addr)
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `DIR/config`: an OCI config file for the first user.
+    pub fn config_path(&self) -> PathBuf {
+        self.app.store.config_path()
+    }
+    pub fn state_dir(&self) -> &Path {
+        self.app.store.dir()
+    }
+    /// The live state: register users and keys, read the tenancy, namespace, compartment.
+    pub fn state(&self) -> &Arc<State> {
+        &self.app.store
+    }
+    /// Install (or remove) the `ST$` token verifier while running.
+    pub fn set_token_verifier(&self, v: Option<Arc<dyn TokenVerifier>>) {
+        self.app.verifier.set_token_verifier(v);
+    }
+    /// Stop accepting connections, let open requests finish, and wait for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("emulator server ended with an error: {e}"),
+                Err(e) => tracing::warn!("emulator server task failed: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Open (or create) the state and serve it; returns once the socket is bound.
+pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
+    let (store, _created) = State::open(&config.state_dir, config.clock.clone())?;
+    let store = Arc::new(store);
+    let verifier = verify::Verifier::new(
+        store.clone(),
+        config.token_verifier.clone(),
+        config.clock.clone(),
+        config.max_clock_skew,
+    );
+    let app: server::AppState = Arc::new(server::App {
+        store,
+        verifier,
+        clock: config.clock.clone(),
+        limits: config.limits,
+        log: config.log.clone(),
+    });
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr, source })?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let router = server::router(app.clone());
+    let task = tokio::spawn(server::serve(listener, router, async move {
+        let _ = rx.await;
+    }));
+    Ok(RunningEmulator {
+        addr,
+        app,
+        stop: Some(tx),
+        task: Some(task),
+    })
+}

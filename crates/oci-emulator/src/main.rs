@@ -1,1 +1,163 @@
-fn main() {}
+//! `oci-emulator`: run a local OCI, manage its users and keys, point tools at it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use oci_emulator::{DEFAULT_PORT, EmulatorConfig, State};
+use ociauth::env::SystemClock;
+use ociauth::keys::PublicKey;
+
+#[derive(Parser)]
+#[command(
+    name = "oci-emulator",
+    version,
+    about = "A local OCI that verifies requests exactly as OCI does"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Object Storage and Identity on 127.0.0.1 (creates the state on first start).
+    Serve {
+        /// State directory (tenancy, users, keys, objects, the generated OCI config).
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// TCP port; 0 picks a free one.
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+    },
+    /// Register a new user; prints its OCID.
+    AddUser {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// User name (default: user-N).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Register a public API key for a user; prints its fingerprint.
+    AddApiKey {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// User OCID.
+        #[arg(long)]
+        user: String,
+        /// PEM file with the public key (`-----BEGIN PUBLIC KEY-----`).
+        #[arg(long)]
+        public_key_file: PathBuf,
+    },
+    /// Print `export` lines pointing ociauth and the oci CLI at the emulator:
+    /// eval "$(oci-emulator env --state DIR)"
+    Env {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+    },
+}
+
+/// Quote for POSIX shells: `'…'`, with `'` written as `'\''`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn open_state(dir: &std::path::Path) -> Result<State, String> {
+    State::open(dir, Arc::new(SystemClock))
+        .map(|(s, _)| s)
+        .map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { state, port } => {
+            let emu = oci_emulator::start(EmulatorConfig::new(state).port(port))
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("oci-emulator listening on {}", emu.base_url());
+            eprintln!(
+                "  try: oci os ns get --config-file {} --endpoint {}",
+                emu.config_path().display(),
+                emu.base_url()
+            );
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+            eprintln!("oci-emulator: shutting down");
+            emu.shutdown().await;
+            Ok(())
+        }
+        Command::AddUser { state, name } => {
+            let st = open_state(&state)?;
+            let id = st.add_user(name.as_deref()).map_err(|e| e.to_string())?;
+            println!("{id}");
+            Ok(())
+        }
+        Command::AddApiKey {
+            state,
+            user,
+            public_key_file,
+        } => {
+            let st = open_state(&state)?;
+            let pem = std::fs::read(&public_key_file)
+                .map_err(|e| format!("{}: {e}", public_key_file.display()))?;
+            let key = PublicKey::from_pem(&pem).map_err(|e| {
+                format!(
+                    "{}: {e} (expected a -----BEGIN PUBLIC KEY----- PEM, e.g. from `openssl rsa -pubout`)",
+                    public_key_file.display()
+                )
+            })?;
+            let fp = st.add_api_key(&user, &key).map_err(|e| e.to_string())?;
+            println!("{fp}");
+            Ok(())
+        }
+        Command::Env { state, port } => {
+            let st = open_state(&state)?;
+            let config = st.config_path();
+            println!(
+                "export OCI_CLI_CONFIG_FILE={}",
+                shell_quote(&config.to_string_lossy())
+            );
+            println!(
+                "export OCI_CLI_ENDPOINT={}",
+                shell_quote(&format!("http://127.0.0.1:{port}"))
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oci-emulator: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oci-emulator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

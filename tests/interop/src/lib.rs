@@ -61,10 +61,8 @@ fn quiet_oci_env(c: &mut Command) {
     // The machine may preset CA bundles that override --cert-bundle; and OCI_CLI_* from the
     // developer's shell must not leak into tests.
     for (k, _) in std::env::vars_os() {
-        if let Some(k) = k.to_str() {
-            if k.starts_with("OCI_") {
-                c.env_remove(k);
-            }
+        if let Some(k) = k.to_str().filter(|k| k.starts_with("OCI_")) {
+            c.env_remove(k);
         }
     }
     c.env("SUPPRESS_LABEL_WARNING", "True")

@@ -38,6 +38,37 @@ impl std::fmt::Debug for ApiKeyConfig {
     }
 }
 
+impl ApiKeyConfig {
+    /// The API-key fields of a config profile (after `config::validate_api_key`). A missing
+    /// `user`, `tenancy` or `fingerprint` is reported as the config file's validation error.
+    pub fn from_profile(
+        profile: &crate::config::Profile,
+        env: &dyn crate::env::Env,
+    ) -> Result<Self> {
+        let need = |key: &str| -> Result<String> {
+            profile
+                .get(key)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Credentials {
+                    provider: "api_key",
+                    message: format!(
+                        "the profile has no '{key}'; add it to the config file or set OCI_CLI_{}",
+                        key.to_ascii_uppercase()
+                    ),
+                    transient: false,
+                })
+        };
+        Ok(Self {
+            tenancy: need("tenancy")?,
+            user: need("user")?,
+            fingerprint: need("fingerprint")?,
+            key_file: profile.path("key_file", env),
+            key_content: profile.get("key_content").map(str::to_string),
+            pass_phrase: profile.get("pass_phrase").map(str::to_string),
+        })
+    }
+}
+
 /// Signs with a user's API key. `Debug` shows the key id and the key's fingerprint only.
 #[derive(Debug, Clone)]
 pub struct ApiKeyProvider {
