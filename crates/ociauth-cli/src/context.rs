@@ -92,16 +92,8 @@ pub fn build_provider(
     let _ = g;
     match auth {
         AuthMethod::ApiKey => {
-            let p = &resolved.profile;
-            let get = |k: &str| p.get(k).unwrap_or("").to_string();
-            let mut cfg = ApiKeyConfig {
-                tenancy: get("tenancy"),
-                user: get("user"),
-                fingerprint: get("fingerprint"),
-                key_file: p.path("key_file", env),
-                key_content: p.get("key_content").map(str::to_string),
-                pass_phrase: p.get("pass_phrase").map(str::to_string),
-            };
+            let mut cfg = ApiKeyConfig::from_profile(&resolved.profile, env)
+                .map_err(|e| lib_error(e, None))?;
             let provider = match ApiKeyProvider::new(cfg.clone()) {
                 Err(Error::KeyFile {
                     source: KeyError::PassphraseRequired,
