@@ -193,10 +193,10 @@ impl Ctx {
 
     /// Map a library error for this command; on a 401 also print the CLI's hints.
     pub async fn error(&self, e: Error) -> CliError {
-        if let Error::Service(s) = &e {
-            if s.status == 401 {
-                self.warn_401().await;
-            }
+        if let Error::Service(s) = &e
+            && s.status == 401
+        {
+            self.warn_401().await;
         }
         lib_error(e, Some(&self.request_id))
     }
@@ -215,10 +215,10 @@ impl Ctx {
                 )
             );
         }
-        if let Ok(endpoint) = self.endpoint(Service::ObjectStorage) {
-            if let Some(w) = crate::clock_skew::check(&endpoint).await {
-                eprintln!("{}", styled_for_stderr(&w, Color::Red));
-            }
+        if let Ok(endpoint) = self.endpoint(Service::ObjectStorage)
+            && let Some(w) = crate::clock_skew::check(&endpoint).await
+        {
+            eprintln!("{}", styled_for_stderr(&w, Color::Red));
         }
     }
 }

@@ -25,7 +25,7 @@ pub fn py_isoformat(t: OffsetDateTime) -> String {
     let sign = if secs < 0 { '-' } else { '+' };
     let abs = secs.unsigned_abs();
     s.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
-    if abs % 60 != 0 {
+    if !abs.is_multiple_of(60) {
         s.push_str(&format!(":{:02}", abs % 60));
     }
     s

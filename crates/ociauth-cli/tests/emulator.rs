@@ -426,14 +426,14 @@ async fn raw_request_against_the_emulator() {
     assert_eq!(v["data"], "rawb");
 }
 
+/// One recorded request: request line, headers, body.
+type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>, Vec<u8>)>>>;
+
 /// A server that records the request and answers 418 with a text body.
-async fn recording_server() -> (
-    String,
-    Arc<Mutex<Vec<(String, Vec<(String, String)>, Vec<u8>)>>>,
-) {
+async fn recording_server() -> (String, Seen) {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
-    let seen: Arc<Mutex<Vec<(String, Vec<(String, String)>, Vec<u8>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let s = seen.clone();
     let app = axum::Router::new().fallback(move |m: Method, u: Uri, h: HeaderMap, b: Bytes| {
         let s = s.clone();

@@ -471,7 +471,7 @@ impl Call<'_> {
     }
 
     fn object_url(&self, ns: &str, bucket: &str, name: &str) -> Result<String, CliError> {
-        let seg = |s: &str| encode_path_segment(s).map_err(|e| CliError::usage(e));
+        let seg = |s: &str| encode_path_segment(s).map_err(CliError::usage);
         Ok(format!(
             "{}/n/{}/b/{}/o/{}",
             self.endpoint.trim_end_matches('/'),

@@ -111,12 +111,10 @@ fn keys(a: KeysArgs) -> Result<(), CliError> {
     }
 
     let passphrase = passphrase(&a)?;
-    if let Some(p) = &passphrase {
-        if !p.is_ascii() {
-            return Err(CliError::usage(
-                "the passphrase must be ASCII (the OCI SDKs encode it as ASCII)",
-            ));
-        }
+    if passphrase.as_ref().is_some_and(|p| !p.is_ascii()) {
+        return Err(CliError::usage(
+            "the passphrase must be ASCII (the OCI SDKs encode it as ASCII)",
+        ));
     }
 
     if !output_dir.exists() {

@@ -132,11 +132,11 @@ pub fn render(
                 (None, w) => w,
             };
             out.stdout = table::print_table(table_data);
-            if let Value::Object(m) = &whole {
-                if has_data {
-                    for (k, v) in m.iter().filter(|(k, _)| *k != "data") {
-                        out.stderr.push(format!("{k}: {}", pyjson::py_str(v)));
-                    }
+            if let Value::Object(m) = &whole
+                && has_data
+            {
+                for (k, v) in m.iter().filter(|(k, _)| *k != "data") {
+                    out.stderr.push(format!("{k}: {}", pyjson::py_str(v)));
                 }
             }
         } else {

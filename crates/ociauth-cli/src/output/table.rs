@@ -142,11 +142,11 @@ pub fn splitlines(s: &str) -> Vec<&str> {
         if is_break {
             lines.push(&s[start..i]);
             let mut end = i + c.len_utf8();
-            if c == '\r' {
-                if let Some(&(_, '\n')) = iter.peek() {
-                    iter.next();
-                    end += 1;
-                }
+            if c == '\r'
+                && let Some(&(_, '\n')) = iter.peek()
+            {
+                iter.next();
+                end += 1;
             }
             start = end;
         }
