@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -529,4 +529,97 @@ async fn debug_logs_the_request_but_no_key_material() {
     assert!(r.stderr.contains(&format!("{}/n", e.emu.base_url())));
     assert!(!r.stderr.contains("PRIVATE KEY"));
     assert!(!r.stderr.contains("signature=\""), "{}", r.stderr);
+}
+
+/// An encrypted key without a configured passphrase: on a terminal the CLI asks
+/// `Private key passphrase:` (echo off) and goes on. Runs under `script` for a pseudo-terminal;
+/// skipped where `script` is not installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_key_prompts_on_a_terminal() {
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("SKIP: no /usr/bin/script for a pseudo-terminal");
+        return;
+    }
+    let e = Emu::start().await;
+    let dir = e.home.path();
+    let (key, fp) = common::api_key(dir, Some("tty-pass"), true);
+    let pem = std::fs::read(&key).unwrap();
+    let public = ociauth::PrivateKey::from_pem(&pem, Some(b"tty-pass"))
+        .unwrap()
+        .public_key_der()
+        .to_vec();
+    let user = e.emu.state().users()[0].id.clone();
+    e.emu
+        .state()
+        .add_api_key(
+            &user,
+            &ociauth::keys::PublicKey::from_spki_der(&public).unwrap(),
+        )
+        .unwrap();
+    let text = format!(
+        "[DEFAULT]\nuser={user}\nfingerprint={fp}\nkey_file={}\ntenancy={}\nregion=us-ashburn-1\n",
+        key.display(),
+        e.emu.state().tenancy_id()
+    );
+    let cfg = common::write(dir, "config", text.as_bytes(), 0o600);
+    let inner = format!(
+        "{} os ns get --config-file {} --endpoint {} --no-retry",
+        common::BIN,
+        cfg.display(),
+        e.emu.base_url()
+    );
+    let home = dir.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("/usr/bin/script")
+            .args(["-qec", &inner, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut sin = child.stdin.take().unwrap();
+        let mut sout = child.stdout.take().unwrap();
+        // Type the passphrase only once the prompt is shown (echo is off by then).
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("Private key passphrase:") {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(chunk) => seen.extend(chunk),
+                Err(_) => break,
+            }
+        }
+        sin.write_all(b"tty-pass\n").unwrap();
+        drop(sin);
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        seen.extend(rx.try_iter().flatten());
+        (status, seen)
+    })
+    .await
+    .unwrap();
+    let (status, stdout) = out;
+    let text = String::from_utf8_lossy(&stdout).replace('\r', "");
+    assert!(text.starts_with("Private key passphrase:"), "{text}");
+    assert!(
+        !text.contains("tty-pass"),
+        "the passphrase was echoed: {text}"
+    );
+    assert!(
+        text.contains(&format!("{{\n  \"data\": \"{}\"\n}}\n", e.ns())),
+        "{text}"
+    );
+    assert_eq!(status.code(), Some(0), "{text}");
 }
