@@ -81,16 +81,14 @@ fn permission_warning_styled(w: &str) -> String {
         .join("\n")
 }
 
-/// The credentials provider for `--auth`. Every auth method goes through here; only `api_key`
-/// exists so far, the others answer "not yet supported".
+/// The credentials provider for `--auth` (or `OCI_CLI_AUTH`). Every auth method goes through
+/// here; only `api_key` exists so far, the others answer "not yet supported".
 pub fn build_provider(
     g: &GlobalArgs,
-    auth: AuthMethod,
     resolved: &ResolvedConfig,
-    env: &dyn Env,
 ) -> Result<Arc<dyn CredentialsProvider>, CliError> {
-    let _ = g;
-    match auth {
+    let env = &ProcessEnv;
+    match g.auth_method()? {
         AuthMethod::ApiKey => {
             let mut cfg = ApiKeyConfig::from_profile(&resolved.profile, env)
                 .map_err(|e| lib_error(e, None))?;
@@ -132,7 +130,7 @@ impl Ctx {
         }
         let env = ProcessEnv;
         let resolved = resolve_config(g, auth, &env)?;
-        let provider = build_provider(g, auth, &resolved, &env)?;
+        let provider = build_provider(g, &resolved)?;
         let request_id = g.request_id();
         let opts = ClientOptions {
             ca_bundle: g.cert_bundle.as_ref().map(PathBuf::from),

@@ -46,7 +46,7 @@ pub enum NsCommand {
 
 #[derive(Debug, Args)]
 pub struct NamespaceArg {
-    /// The Object Storage namespace (looked up with `os ns get` when not given).
+    /// The Object Storage namespace (-ns; looked up with `os ns get` when not given).
     #[arg(long = "namespace-name", visible_alias = "namespace")]
     pub namespace_name: Option<String>,
 }
@@ -92,6 +92,7 @@ pub enum ObjectCommand {
     List {
         #[command(flatten)]
         ns: NamespaceArg,
+        /// The name of the bucket (-bn).
         #[arg(long)]
         bucket_name: String,
         /// Only object names that begin with this prefix.
@@ -126,6 +127,7 @@ pub enum ObjectCommand {
     Put {
         #[command(flatten)]
         ns: NamespaceArg,
+        /// The name of the bucket (-bn).
         #[arg(long)]
         bucket_name: String,
         /// The file to upload ('-' reads stdin).
@@ -145,6 +147,7 @@ pub enum ObjectCommand {
     Get {
         #[command(flatten)]
         ns: NamespaceArg,
+        /// The name of the bucket (-bn).
         #[arg(long)]
         bucket_name: String,
         /// The object name.
@@ -158,6 +161,7 @@ pub enum ObjectCommand {
     Delete {
         #[command(flatten)]
         ns: NamespaceArg,
+        /// The name of the bucket (-bn).
         #[arg(long)]
         bucket_name: String,
         /// The object name.
