@@ -160,3 +160,12 @@ pub fn openssl_fingerprint(key_file: &Path, passphrase: Option<&str>) -> String 
         .trim()
         .to_ascii_lowercase()
 }
+
+/// Remove the machine's preset `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` from an `oci` or
+/// `python` command: the SDK's vendored requests lets them override `--cert-bundle` and
+/// `OCI_CLI_CERT_BUNDLE` (testing-and-dependencies.md §1.3). `scripts/test.sh` already unsets
+/// them for the whole run; this covers a plain `cargo test`.
+pub fn without_preset_ca_bundles(c: &mut Command) -> &mut Command {
+    c.env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+}
