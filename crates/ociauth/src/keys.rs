@@ -5,7 +5,8 @@
 //! (`ENCRYPTED PRIVATE KEY`, PBES2 with PBKDF2-SHA256/SHA1 or scrypt) and the traditional
 //! OpenSSL encrypted PEM (`Proc-Type: 4,ENCRYPTED` + `DEK-Info`, AES-128/192/256-CBC and
 //! DES-EDE3-CBC). Text before the BEGIN line and after the END line (the `OCI_API_KEY` label) is
-//! ignored, as the SDKs do.
+//! ignored, as the SDKs do. PBES1 encrypted PKCS#8 (`openssl pkcs8 -v1 ...`), which the Python
+//! SDK reads, is refused with [`KeyError::Unsupported`] naming the re-encryption command.
 //!
 //! The traditional encrypted PEM is decrypted here by hand (OpenSSL's `EVP_BytesToKey` with MD5,
 //! then CBC): no maintained crate implements it, and it is about thirty lines.
