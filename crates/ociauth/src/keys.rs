@@ -5,7 +5,8 @@
 //! (`ENCRYPTED PRIVATE KEY`, PBES2 with PBKDF2-SHA256/SHA1 or scrypt) and the traditional
 //! OpenSSL encrypted PEM (`Proc-Type: 4,ENCRYPTED` + `DEK-Info`, AES-128/192/256-CBC and
 //! DES-EDE3-CBC). Text before the BEGIN line and after the END line (the `OCI_API_KEY` label) is
-//! ignored, as the SDKs do.
+//! ignored, as the SDKs do. PBES1 encrypted PKCS#8 (`openssl pkcs8 -v1 ...`), which the Python
+//! SDK reads, is refused with [`KeyError::Unsupported`] naming the re-encryption command.
 //!
 //! The traditional encrypted PEM is decrypted here by hand (OpenSSL's `EVP_BytesToKey` with MD5,
 //! then CBC): no maintained crate implements it, and it is about thirty lines.
@@ -158,6 +159,14 @@ impl PrivateKey {
             },
             "PRIVATE KEY" => Self::from_pkcs8_der(&block.der),
             "ENCRYPTED PRIVATE KEY" => {
+                // Refuse PBES1 up front, with or without a passphrase: asking for one first
+                // would only lead to this same error.
+                if let Some(scheme) = pbes1_scheme(&block.der) {
+                    return Err(KeyError::Unsupported(format!(
+                        "the key is encrypted with {scheme}, which ociauth does not read; \
+                         re-encrypt it with PBES2: 'openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY.pem -out NEW.pem'"
+                    )));
+                }
                 let pass = passphrase
                     .filter(|p| !p.is_empty())
                     .ok_or(KeyError::PassphraseRequired)?;
@@ -467,6 +476,33 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// The outer encryption algorithm of an `EncryptedPrivateKeyInfo`, when it is a PBES1 scheme
+/// (PKCS#5 v1.5 `pbeWith...`, OID 1.2.840.113549.1.5.{1,3,4,6,10,11}, or PKCS#12 PBE, OID
+/// 1.2.840.113549.1.12.1.*, as `openssl pkcs8 -v1 PBE-SHA1-3DES` writes): a description for the
+/// error. `None` for PBES2 and for anything that does not parse (reported later).
+///
+/// The Python SDK reads PBES1 keys; we do not: the `pkcs5` crate implements no PBES1 scheme but
+/// DES/MD5 ones, and OpenSSL 1.1+ and `oci setup keys` write PBES2. The error says how to
+/// re-encrypt.
+fn pbes1_scheme(der: &[u8]) -> Option<String> {
+    use pkcs1::der::{Decode as _, SliceReader, asn1::AnyRef};
+    let outer = AnyRef::from_der(der).ok()?;
+    let mut reader = SliceReader::new(outer.value()).ok()?;
+    let alg = pkcs8::AlgorithmIdentifierRef::decode(&mut reader).ok()?;
+    let oid = alg.oid.to_string();
+    if let Some(n) = oid.strip_prefix("1.2.840.113549.1.5.")
+        && matches!(n, "1" | "3" | "4" | "6" | "10" | "11")
+    {
+        return Some(format!("PBES1 (PKCS#5 v1.5, OID {oid})"));
+    }
+    if oid.starts_with("1.2.840.113549.1.12.1.") {
+        return Some(format!(
+            "PBES1-style PKCS#12 PBE (OID {oid}, e.g. PBE-SHA1-3DES)"
+        ));
+    }
+    None
+}
+
 fn classify_rejection(der: &[u8], reason: &str) -> KeyError {
     use pkcs1::der::Decode as _;
     match pkcs8::PrivateKeyInfoRef::from_der(der) {
@@ -675,4 +711,71 @@ fn legacy_decrypt(
     .map_err(|_| KeyError::WrongPassphrase)?;
     buf.truncate(plain_len);
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        assert!(content.len() < 128, "short form lengths only");
+        let mut v = vec![tag, content.len() as u8];
+        v.extend_from_slice(content);
+        v
+    }
+
+    /// An `ENCRYPTED PRIVATE KEY` PEM whose EncryptedPrivateKeyInfo uses `oid_der` (the OID's
+    /// content bytes) with PBES1 parameters (salt, iteration count).
+    fn encrypted_pem_with(oid_der: &[u8]) -> String {
+        let params = [tlv(0x04, &[7u8; 8]), tlv(0x02, &[0x08, 0x00])].concat();
+        let alg = [tlv(0x06, oid_der), tlv(0x30, &params)].concat();
+        let der = tlv(0x30, &[tlv(0x30, &alg), tlv(0x04, &[0x55; 32])].concat());
+        pem_encode("ENCRYPTED PRIVATE KEY", &der)
+    }
+
+    #[test]
+    fn pbes1_is_unsupported_with_or_without_a_passphrase() {
+        // 1.2.840.113549.1.12.1.3 pbeWithSHAAnd3-KeyTripleDES-CBC (openssl -v1 PBE-SHA1-3DES).
+        let pkcs12 =
+            encrypted_pem_with(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03]);
+        // 1.2.840.113549.1.5.3 pbeWithMD5AndDES-CBC.
+        let pkcs5 = encrypted_pem_with(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x03]);
+        for (pem, oid) in [
+            (&pkcs12, "1.2.840.113549.1.12.1.3"),
+            (&pkcs5, "1.2.840.113549.1.5.3"),
+        ] {
+            for pass in [None, Some(&b"secretpass"[..])] {
+                let err = PrivateKey::from_pem(pem.as_bytes(), pass).unwrap_err();
+                let KeyError::Unsupported(msg) = &err else {
+                    panic!("expected Unsupported, got {err:?}");
+                };
+                assert!(msg.contains("PBES1"), "{msg}");
+                assert!(msg.contains(oid), "{msg}");
+                assert!(
+                    err.to_string().ends_with(
+                        "re-encrypt it with PBES2: 'openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY.pem -out NEW.pem'"
+                    ),
+                    "{err}"
+                );
+                assert!(!err.to_string().contains("secretpass"));
+            }
+        }
+    }
+
+    #[test]
+    fn pbes2_is_not_taken_for_pbes1() {
+        let key =
+            PrivateKey::from_pem(include_bytes!("../tests/data/doc_key_pkcs1.pem"), None).unwrap();
+        let pem = key.to_pkcs8_pem(Some(b"pw")).unwrap();
+        let block = PemBlock::find_private(pem.as_bytes()).unwrap();
+        assert_eq!(pbes1_scheme(&block.der), None);
+        assert_eq!(
+            PrivateKey::from_pem(pem.as_bytes(), None).map(|_| ()),
+            Err(KeyError::PassphraseRequired)
+        );
+        assert_eq!(
+            PrivateKey::from_pem(pem.as_bytes(), Some(b"pw")).unwrap(),
+            key
+        );
+    }
 }

@@ -69,3 +69,101 @@ fn quiet_oci_env(c: &mut Command) {
         .env("OCI_CLI_SUPPRESS_FILE_PERMISSIONS_WARNING", "True")
         .env("PYTHONDONTWRITEBYTECODE", "1");
 }
+
+/// Run `tests/interop/py/sign_vectors.py` in the venv: sign every case with the official SDK.
+///
+/// `cases` is the JSON list the script documents; the answer has one object per case, in order.
+/// Panics (this is test support) when the script fails or prints something that is not JSON.
+pub fn sdk_sign(venv: &Path, cases: &serde_json::Value) -> Vec<serde_json::Value> {
+    use std::io::Write as _;
+    let mut child = python(venv)
+        .arg(py_script("sign_vectors.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the venv's python: {e}"));
+    let input = serde_json::to_vec(cases).unwrap_or_default();
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&input)
+            .unwrap_or_else(|e| panic!("cannot write cases to sign_vectors.py: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("sign_vectors.py did not finish: {e}"));
+    assert!(
+        out.status.success(),
+        "sign_vectors.py failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout) {
+        Ok(serde_json::Value::Array(v)) => v,
+        other => panic!(
+            "sign_vectors.py printed no JSON list ({other:?}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Run the `openssl` CLI with `args` (and `stdin`, if any) and return its stdout.
+///
+/// Panics with openssl's stderr when it fails: fixture generation must not fail quietly.
+pub fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run openssl (is it installed?): {e}"));
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(data)
+            .unwrap_or_else(|e| panic!("cannot feed openssl {args:?}: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("openssl {args:?} did not finish: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The OCI fingerprint of a private key file as OpenSSL computes it:
+/// `openssl rsa -pubout -outform DER | openssl md5 -c`, as lower-case `aa:bb:..`.
+pub fn openssl_fingerprint(key_file: &Path, passphrase: Option<&str>) -> String {
+    let path = key_file.to_string_lossy().into_owned();
+    let pass_arg = passphrase.map(|p| format!("pass:{p}"));
+    let mut args = vec!["rsa", "-in", path.as_str(), "-pubout", "-outform", "DER"];
+    if let Some(p) = pass_arg.as_deref() {
+        args.extend(["-passin", p]);
+    }
+    let der = openssl(&args, None);
+    let md5 = openssl(&["md5", "-c"], Some(&der));
+    let text = String::from_utf8_lossy(&md5);
+    // "MD5(stdin)= aa:bb:..." in OpenSSL 3; "(stdin)= aa:bb:..." in 1.1.
+    text.rsplit("= ")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Remove the machine's preset `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` from an `oci` or
+/// `python` command: the SDK's vendored requests lets them override `--cert-bundle` and
+/// `OCI_CLI_CERT_BUNDLE` (testing-and-dependencies.md §1.3). `scripts/test.sh` already unsets
+/// them for the whole run; this covers a plain `cargo test`.
+pub fn without_preset_ca_bundles(c: &mut Command) -> &mut Command {
+    c.env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+}
