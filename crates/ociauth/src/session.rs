@@ -442,13 +442,30 @@ impl CallbackServer {
     /// Bind `127.0.0.1:port` (0: any free port) and, on the same port, `[::1]` if possible.
     /// A port in use is [`SessionError::PortInUse`].
     pub fn bind(port: u16) -> Result<Self> {
+        // With port 0 the IPv6 side may find the IPv4 side's port taken: try a few ports.
+        let tries = if port == 0 { 5 } else { 1 };
+        let mut last = None;
+        for _ in 0..tries {
+            match Self::bind_once(port) {
+                Err(e @ SessionError::PortInUse { .. }) if port == 0 => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(SessionError::PortInUse {
+            port,
+            detail: "no free port".into(),
+        }))
+    }
+
+    fn bind_once(port: u16) -> Result<Self> {
+        let in_use = |port: u16, e: std::io::Error| SessionError::PortInUse {
+            port,
+            detail: e.to_string(),
+        };
         let v4 =
             std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).map_err(|e| {
                 match e.kind() {
-                    std::io::ErrorKind::AddrInUse => SessionError::PortInUse {
-                        port,
-                        detail: e.to_string(),
-                    },
+                    std::io::ErrorKind::AddrInUse => in_use(port, e),
                     _ => SessionError::io(format!("could not listen on 127.0.0.1:{port}"), e),
                 }
             })?;
@@ -456,9 +473,17 @@ impl CallbackServer {
             .local_addr()
             .map_err(|e| SessionError::io("could not read the listening address", e))?
             .port();
-        let v6 =
-            std::net::TcpListener::bind(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)))
-                .ok();
+        // [::1] too, unless the machine has no IPv6 loopback. If another program holds
+        // [::1]:port, a browser resolving localhost to ::1 would load *its* page, which could
+        // read the token from the URL fragment: refuse, as for a busy IPv4 port.
+        let v6 = match std::net::TcpListener::bind(SocketAddr::from((
+            std::net::Ipv6Addr::LOCALHOST,
+            port,
+        ))) {
+            Ok(l) => Some(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(in_use(port, e)),
+            Err(_) => None,
+        };
         for l in std::iter::once(&v4).chain(v6.as_ref()) {
             l.set_nonblocking(true)
                 .map_err(|e| SessionError::io("could not set up the listening socket", e))?;
@@ -685,6 +710,25 @@ pub fn validate_local(token: &str, now: SystemTime) -> Result<SystemTime> {
         return Err(SessionError::Expired { exp: exp_time });
     }
     Ok(exp_time)
+}
+
+/// `oci session validate --local` for a profile (§4.5): the token file must be configured
+/// ([`SessionError::ValidateNoTokenFileKey`]) and exist ([`SessionError::ValidateTokenFileMissing`]);
+/// then [`validate_local`]. Returns the token's `exp`.
+pub fn validate_profile_local(
+    profile: &Profile,
+    env: &dyn Env,
+    now: SystemTime,
+) -> Result<SystemTime> {
+    let path = profile
+        .get("security_token_file")
+        .filter(|v| !v.is_empty())
+        .map(|v| expand_user(v, env))
+        .ok_or_else(|| SessionError::ValidateNoTokenFileKey(profile.name().to_string()))?;
+    if !path.exists() {
+        return Err(SessionError::ValidateTokenFileMissing(path));
+    }
+    validate_local(&read_token_file(&path)?, now)
 }
 
 // =============================================================================================

@@ -216,6 +216,15 @@ async fn callback_server_port_in_use_and_timeout() {
     );
     assert!(text.contains(&format!("http://localhost:{port}")), "{text}");
 
+    // Another program on [::1]:port would get the browser (and the token): refused too.
+    if let Ok(v6) = std::net::TcpListener::bind("[::1]:0") {
+        let p6 = v6.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", p6)).is_ok() {
+            let e = CallbackServer::bind(p6).unwrap_err();
+            assert!(matches!(e, SessionError::PortInUse { port: p, .. } if p == p6), "{e}");
+        }
+    }
+
     let start = std::time::Instant::now();
     let e = first.wait(Duration::from_millis(300)).await.unwrap_err();
     assert!(start.elapsed() >= Duration::from_millis(300));
