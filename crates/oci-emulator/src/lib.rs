@@ -32,10 +32,12 @@ pub mod identity;
 pub mod object_storage;
 pub mod server;
 pub mod state;
+pub mod tokens;
 pub mod verify;
 
 pub use server::{Limits, LogSink};
 pub use state::{State, StateError};
+pub use tokens::{TokenAuthority, TokenLifetimes, TokenRequest};
 pub use verify::{Principal, TokenVerifier, VerifiedToken};
 
 /// Port `oci-emulator serve` listens on by default.
@@ -74,7 +76,10 @@ pub struct EmulatorConfig {
     /// Where one line per request goes (default: stderr).
     pub log: LogSink,
     /// Validates `ST$` session tokens; `None`: every `ST$` request is a 401.
+    /// Overrides the default verifier of `ST$` tokens (the emulator's [`TokenAuthority`]).
     pub token_verifier: Option<Arc<dyn TokenVerifier>>,
+    /// Lifetimes of the tokens the emulator issues.
+    pub token_lifetimes: TokenLifetimes,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -103,7 +108,12 @@ impl EmulatorConfig {
             limits: Limits::default(),
             log: Arc::new(|line: &str| eprintln!("{line}")),
             token_verifier: None,
+            token_lifetimes: TokenLifetimes::default(),
         }
+    }
+    pub fn token_lifetimes(mut self, lifetimes: TokenLifetimes) -> Self {
+        self.token_lifetimes = lifetimes;
+        self
     }
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -160,6 +170,10 @@ impl RunningEmulator {
         &self.app.store
     }
     /// Install (or remove) the `ST$` token verifier while running.
+    /// The authority that issues and verifies the emulator's `ST$` tokens.
+    pub fn tokens(&self) -> &Arc<TokenAuthority> {
+        &self.app.tokens
+    }
     pub fn set_token_verifier(&self, v: Option<Arc<dyn TokenVerifier>>) {
         self.app.verifier.set_token_verifier(v);
     }
@@ -190,15 +204,23 @@ impl Drop for RunningEmulator {
 pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
     let (store, _created) = State::open(&config.state_dir, config.clock.clone())?;
     let store = Arc::new(store);
+    let mut authority = TokenAuthority::open(&store, config.clock.clone())?;
+    authority.lifetimes = config.token_lifetimes;
+    let authority = Arc::new(authority);
+    let token_verifier = config
+        .token_verifier
+        .clone()
+        .unwrap_or_else(|| authority.clone() as Arc<dyn TokenVerifier>);
     let verifier = verify::Verifier::new(
         store.clone(),
-        config.token_verifier.clone(),
+        Some(token_verifier),
         config.clock.clone(),
         config.max_clock_skew,
     );
     let app: server::AppState = Arc::new(server::App {
         store,
         verifier,
+        tokens: authority,
         clock: config.clock.clone(),
         limits: config.limits,
         log: config.log.clone(),

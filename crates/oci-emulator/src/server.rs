@@ -46,6 +46,8 @@ impl Default for Limits {
 pub struct App {
     pub store: Arc<Store>,
     pub verifier: Verifier,
+    /// Issues and verifies the emulator's `ST$` tokens.
+    pub tokens: Arc<crate::tokens::TokenAuthority>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub log: LogSink,

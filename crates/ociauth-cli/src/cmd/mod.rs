@@ -1,0 +1,5 @@
+//! One module per command group.
+
+pub mod os;
+pub mod raw_request;
+pub mod setup;
