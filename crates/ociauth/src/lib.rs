@@ -18,6 +18,7 @@ pub mod object_storage;
 pub mod providers;
 pub mod redact;
 pub mod regions;
+pub mod session;
 pub mod signer;
 
 pub use credentials::{Credentials, CredentialsProvider};
