@@ -1,3 +1,7 @@
 //! One module per credential source.
 
 pub mod api_key;
+pub mod instance_principal;
+pub mod oke_workload_identity;
+pub mod principal;
+pub mod resource_principal;
