@@ -667,17 +667,18 @@ impl InstancePrincipalProvider {
             let reply = match principal::send(&self.auth, req).await {
                 Ok(r) => r,
                 Err(e) => {
-                    retrier
-                        .retry(PrincipalError::new(
-                            SOURCE,
-                            PrincipalErrorKind::Transport,
-                            format!(
-                                "{what} ({endpoint}) got no answer: {}",
-                                principal::transport_cause(&e)
-                            ),
-                        ))
-                        .await?;
-                    continue;
+                    let (err, retry) = principal::no_answer(
+                        SOURCE,
+                        what,
+                        &endpoint,
+                        &e,
+                        " (pass the certificate of the CA that issued it as the CA bundle)",
+                    );
+                    if retry {
+                        retrier.retry(err).await?;
+                        continue;
+                    }
+                    return Err(retrier.fail(err));
                 }
             };
             if !(200..300).contains(&reply.status) {

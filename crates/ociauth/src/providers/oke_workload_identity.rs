@@ -310,6 +310,11 @@ impl OkeWorkloadIdentityProvider {
             "podKey": principal::sanitized_public_key(&session_key)
         }));
         let what = "the proxymux token request";
+        let tls_hint = format!(
+            " (the proxymux certificate must be issued by the cluster CA in {}; set \
+             {OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH} if the CA is elsewhere)",
+            self.ca_cert_path.display()
+        );
         let endpoint = format!("POST {}", self.endpoint);
         let mut retrier = Retrier::new(&self.retry);
         let reply = loop {
@@ -331,17 +336,12 @@ impl OkeWorkloadIdentityProvider {
             let resp = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    retrier
-                        .retry(PrincipalError::new(
-                            SOURCE,
-                            PrincipalErrorKind::Transport,
-                            format!(
-                                "{what} ({endpoint}) got no answer: {}",
-                                principal::transport_cause(&e)
-                            ),
-                        ))
-                        .await?;
-                    continue;
+                    let (err, retry) = principal::no_answer(SOURCE, what, &endpoint, &e, &tls_hint);
+                    if retry {
+                        retrier.retry(err).await?;
+                        continue;
+                    }
+                    return Err(retrier.fail(err));
                 }
             };
             let status = resp.status().as_u16();

@@ -500,6 +500,36 @@ pub(crate) fn transport_cause(e: &reqwest::Error) -> String {
     }
 }
 
+/// A request that got no answer, and whether to retry it: a server certificate that is not
+/// trusted is final (retrying cannot help, and `tls_hint` says what to do); anything else
+/// (refused, reset, timed out) is transient.
+pub(crate) fn no_answer(
+    provider: &'static str,
+    what: &str,
+    endpoint: &str,
+    e: &reqwest::Error,
+    tls_hint: &str,
+) -> (PrincipalError, bool) {
+    let cause = transport_cause(e);
+    let untrusted = cause.contains("certificate") || cause.contains("UnknownIssuer");
+    if untrusted {
+        let err = PrincipalError::new(
+            provider,
+            PrincipalErrorKind::Transport,
+            format!("{what} ({endpoint}) failed: the server's certificate is not trusted ({cause}){tls_hint}"),
+        )
+        .with_transient(false);
+        (err, false)
+    } else {
+        let err = PrincipalError::new(
+            provider,
+            PrincipalErrorKind::Transport,
+            format!("{what} ({endpoint}) got no answer: {cause}"),
+        );
+        (err, true)
+    }
+}
+
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
@@ -684,13 +714,18 @@ impl ServiceCaller {
             let r = match send(&self.http, req).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let err = PrincipalError::new(
+                    let (err, retry) = no_answer(
                         provider,
-                        PrincipalErrorKind::Transport,
-                        format!("{what} ({endpoint}) got no answer: {}", transport_cause(&e)),
+                        what,
+                        &endpoint,
+                        &e,
+                        " (pass the certificate of the CA that issued it as the CA bundle)",
                     );
-                    retrier.retry(err).await?;
-                    continue;
+                    if retry {
+                        retrier.retry(err).await?;
+                        continue;
+                    }
+                    return Err(retrier.fail(err));
                 }
             };
             if (200..300).contains(&r.status) {
