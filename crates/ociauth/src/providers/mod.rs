@@ -2,3 +2,7 @@
 
 pub mod api_key;
 pub mod session_token;
+pub mod instance_principal;
+pub mod oke_workload_identity;
+pub mod principal;
+pub mod resource_principal;
