@@ -19,7 +19,8 @@
 //!
 //! Modules: [`verify`] (request verification), [`state`] (persistent tenancy, users, keys,
 //! buckets, objects), [`server`] (router, envelope, errors), one module per OCI service
-//! ([`object_storage`], [`identity`]).
+//! ([`object_storage`], [`identity`], [`auth`]: login page, session-token refresh and
+//! GenerateUpst), [`tokens`] (the authority that issues and verifies `ST$` tokens).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use ociauth::env::{Clock, SystemClock};
 
+pub mod auth;
 pub mod identity;
 pub mod object_storage;
 pub mod server;
