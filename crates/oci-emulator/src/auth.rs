@@ -19,7 +19,7 @@
 //! [`TokenLifetimes`](crate::tokens::TokenLifetimes): `session` (default 60 min) for each token,
 //! `session_max` (default 24 h) from login to `sess_exp`.
 //!
-//! Choices where OCI's behaviour is not observable (**[I]**):
+//! Choices where OCI's behaviour is not observable (**\[I\]**):
 //! - **redirect_uri.** OCI redirects only to the redirect URI registered for the client. The
 //!   emulator accepts any `http`/`https` URI on a loopback host — `localhost`, `127.0.0.1` or
 //!   `[::1]`, any port, any path, no user info, no fragment — since that is where the CLI's
@@ -257,9 +257,11 @@ struct LoginRequest {
 
 /// Check the authorize parameters; `Err` is the message for the 400 page.
 fn parse_login_request(
-    params: Vec<(String, String)>,
+    mut params: Vec<(String, String)>,
     tenancy: (&str, &str),
 ) -> Result<LoginRequest, String> {
+    // Credentials come only from the visible fields, never from the URL.
+    params.retain(|(k, _)| k != "username" && k != "password");
     let start_hint = "Start the login with `oci session authenticate`, or open the URL it prints \
                       with its https://login.… prefix replaced by this emulator's base URL.";
     let public_key = match param(&params, "public_key") {

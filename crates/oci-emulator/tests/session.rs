@@ -234,6 +234,15 @@ async fn login_page_escapes_what_it_echoes() {
         .await
         .unwrap();
     assert!(!html.contains("<script>"));
+    // Credentials in the URL are not carried into the form.
+    params.push(("username".into(), "mallory".into()));
+    params.push(("password".into(), "from-the-url".into()));
+    let html = get_page(&h.emu.base_url(), &params)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("mallory") && !html.contains("from-the-url"));
     assert!(
         html.contains("name=\"nonce\" value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\"")
     );
