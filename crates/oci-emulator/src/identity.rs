@@ -1,7 +1,4 @@
 //! Identity (`/20160918`): the region list, users, their API keys, the tenancy.
-//!
-//! TODO(regions): the region list is a static copy of the oc1 realm (spec §5.2) until
-//! `ociauth::regions` lands in main; then build it from there.
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -13,56 +10,6 @@ use serde_json::{Value, json};
 use crate::server::{ApiError, AppState, guard, json_response};
 use crate::state::{User, rfc3339};
 use crate::verify::{BodyMode, SigningPolicy};
-
-/// The oc1 regions (identifier, upper-case key), spec §5.2.
-pub const OC1_REGIONS: &[(&str, &str)] = &[
-    ("af-casablanca-1", "LEJ"),
-    ("af-johannesburg-1", "JNB"),
-    ("ap-batam-1", "HSG"),
-    ("ap-chuncheon-1", "YNY"),
-    ("ap-delhi-1", "ONM"),
-    ("ap-hyderabad-1", "HYD"),
-    ("ap-kulai-2", "JBP"),
-    ("ap-melbourne-1", "MEL"),
-    ("ap-mumbai-1", "BOM"),
-    ("ap-osaka-1", "KIX"),
-    ("ap-seoul-1", "ICN"),
-    ("ap-singapore-1", "SIN"),
-    ("ap-singapore-2", "XSP"),
-    ("ap-sydney-1", "SYD"),
-    ("ap-tokyo-1", "NRT"),
-    ("ca-montreal-1", "YUL"),
-    ("ca-toronto-1", "YYZ"),
-    ("eu-amsterdam-1", "AMS"),
-    ("eu-frankfurt-1", "FRA"),
-    ("eu-madrid-1", "MAD"),
-    ("eu-madrid-3", "ORF"),
-    ("eu-marseille-1", "MRS"),
-    ("eu-milan-1", "LIN"),
-    ("eu-paris-1", "CDG"),
-    ("eu-stockholm-1", "ARN"),
-    ("eu-turin-1", "NRQ"),
-    ("eu-zurich-1", "ZRH"),
-    ("il-jerusalem-1", "MTZ"),
-    ("me-abudhabi-1", "AUH"),
-    ("me-dubai-1", "DXB"),
-    ("me-jeddah-1", "JED"),
-    ("me-riyadh-1", "RUH"),
-    ("mx-monterrey-1", "MTY"),
-    ("mx-queretaro-1", "QRO"),
-    ("sa-bogota-1", "BOG"),
-    ("sa-santiago-1", "SCL"),
-    ("sa-saopaulo-1", "GRU"),
-    ("sa-valparaiso-1", "VAP"),
-    ("sa-vinhedo-1", "VCP"),
-    ("uk-cardiff-1", "CWL"),
-    ("uk-london-1", "LHR"),
-    ("us-ashburn-1", "IAD"),
-    ("us-chicago-1", "ORD"),
-    ("us-phoenix-1", "PHX"),
-    ("us-saltlake-2", "AGA"),
-    ("us-sanjose-1", "SJC"),
-];
 
 pub(crate) fn routes(app: &AppState) -> Router<AppState> {
     let standard = || guard(app, SigningPolicy::STANDARD, BodyMode::Buffer);
@@ -89,11 +36,17 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
         )
 }
 
-/// `GET /20160918/regions`: `[{"key": "IAD", "name": "us-ashburn-1"}, …]`.
-async fn list_regions() -> Response {
-    let list: Vec<Value> = OC1_REGIONS
+/// `GET /20160918/regions`: `[{"key": "IAD", "name": "us-ashburn-1"}, …]`, the SDK's built-in
+/// regions ([`ociauth::regions::all_regions`], in its order) of the realm the emulator's region
+/// belongs to, as OCI lists the regions of its own realm (all realms if the emulator's region is
+/// not a built-in one). Any caller that authenticates may list them, with an API key or an `ST$`
+/// token (`oci session validate` calls this).
+async fn list_regions(State(app): State<AppState>) -> Response {
+    let realm = ociauth::regions::builtin_region(&app.store.region()).map(|r| r.realm_key);
+    let list: Vec<Value> = ociauth::regions::all_regions()
         .iter()
-        .map(|(name, key)| json!({ "key": key, "name": name }))
+        .filter(|r| realm.as_ref().is_none_or(|k| &r.realm_key == k))
+        .map(|r| json!({ "key": r.key, "name": r.name }))
         .collect();
     json_response(StatusCode::OK, &Value::Array(list))
 }

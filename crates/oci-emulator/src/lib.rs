@@ -17,9 +17,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Session tokens (`oci session …`, spec oci-signing-config-session.md §4) come from [`auth`]:
+//! - `oci session authenticate --no-browser --region us-ashburn-1 --config-file DIR/config
+//!   --endpoint URL` gets a token from GenerateUpst; use it with `--auth security_token
+//!   --profile P --endpoint URL`; `oci session validate --profile P --endpoint URL` works too.
+//! - `oci session authenticate` (browser): open the URL it prints with
+//!   `https://login.<region>.oraclecloud.com` replaced by the emulator's base URL and sign in
+//!   as a user of `DIR/credentials.txt`; the page redirects to the CLI's callback.
+//! - `oci session refresh` ignores `--endpoint` and always posts to
+//!   `https://auth.<region>.<domain>/v1/authentication/refresh`; it reaches the emulator only
+//!   through a TLS-terminating proxy (`HTTPS_PROXY` + `REQUESTS_CA_BUNDLE`), as the interop test
+//!   `emulator_session.rs` does.
+//!
 //! Modules: [`verify`] (request verification), [`state`] (persistent tenancy, users, keys,
 //! buckets, objects), [`server`] (router, envelope, errors), one module per OCI service
-//! ([`object_storage`], [`identity`]).
+//! ([`object_storage`], [`identity`], [`auth`]: login page, session-token refresh and
+//! GenerateUpst), [`tokens`] (the authority that issues and verifies `ST$` tokens).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -28,6 +41,7 @@ use std::time::Duration;
 
 use ociauth::env::{Clock, SystemClock};
 
+pub mod auth;
 pub mod identity;
 pub mod object_storage;
 pub mod server;

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use oci_emulator::{DEFAULT_PORT, EmulatorConfig, State};
+use oci_emulator::state::{CREDENTIALS_FILE, DEFAULT_USER_NAME};
+use oci_emulator::{DEFAULT_PORT, EmulatorConfig, State, TokenLifetimes};
 use ociauth::env::SystemClock;
 use ociauth::keys::PublicKey;
 
@@ -30,6 +32,14 @@ enum Command {
         /// TCP port; 0 picks a free one.
         #[arg(long, default_value_t = DEFAULT_PORT)]
         port: u16,
+        /// Lifetime in seconds of each session token issued by login, refresh and GenerateUpst
+        /// (OCI: 3600). Shorten it to watch tokens expire.
+        #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        session_token_ttl: u64,
+        /// Seconds from login (or GenerateUpst) after which a session can no longer be
+        /// refreshed: the token's `sess_exp` (OCI: 86400).
+        #[arg(long, value_name = "SECS", default_value_t = 86400, value_parser = clap::value_parser!(u64).range(1..))]
+        session_max_ttl: u64,
     },
     /// Register a new user; prints its OCID.
     AddUser {
@@ -38,6 +48,18 @@ enum Command {
         /// User name (default: user-N).
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Set the console password (for the login page) of a user.
+    SetPassword {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// User OCID or name.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        password: PasswordArgs,
     },
     /// Register a public API key for a user; prints its fingerprint.
     AddApiKey {
@@ -60,6 +82,38 @@ enum Command {
     },
 }
 
+/// A console password, given directly or in a file.
+#[derive(clap::Args)]
+#[group(multiple = false)]
+struct PasswordArgs {
+    /// Console password for the login page (visible to other local users in the process
+    /// list; prefer --password-file).
+    #[arg(long)]
+    password: Option<String>,
+    /// File whose first line is the console password.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+impl PasswordArgs {
+    fn read(&self) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+        if let Some(p) = &self.password {
+            return Ok(Some(zeroize::Zeroizing::new(p.clone())));
+        }
+        let Some(path) = &self.password_file else {
+            return Ok(None);
+        };
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "{}: {e} (expected a text file with the password)",
+                path.display()
+            )
+        })?);
+        let line = text.lines().next().unwrap_or_default();
+        Ok(Some(zeroize::Zeroizing::new(line.to_string())))
+    }
+}
+
 /// Quote for POSIX shells: `'…'`, with `'` written as `'\''`.
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -73,11 +127,38 @@ fn open_state(dir: &std::path::Path) -> Result<State, String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { state, port } => {
-            let emu = oci_emulator::start(EmulatorConfig::new(state).port(port))
-                .await
-                .map_err(|e| e.to_string())?;
+        Command::Serve {
+            state,
+            port,
+            session_token_ttl,
+            session_max_ttl,
+        } => {
+            let lifetimes = TokenLifetimes {
+                session: Duration::from_secs(session_token_ttl),
+                session_max: Duration::from_secs(session_max_ttl),
+                ..TokenLifetimes::default()
+            };
+            let had_credentials = state.join(CREDENTIALS_FILE).exists();
+            let emu = oci_emulator::start(
+                EmulatorConfig::new(state)
+                    .port(port)
+                    .token_lifetimes(lifetimes),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             eprintln!("oci-emulator listening on {}", emu.base_url());
+            let credentials = emu.state().credentials_path();
+            if !had_credentials && let Ok(text) = std::fs::read_to_string(&credentials) {
+                let password = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("password="))
+                    .unwrap_or_default();
+                eprintln!(
+                    "  console login (first start): user {DEFAULT_USER_NAME}, password {password}\n  \
+                     (kept in {}; change it with `oci-emulator set-password`)",
+                    credentials.display()
+                );
+            }
             eprintln!(
                 "  try: oci os ns get --config-file {} --endpoint {}",
                 emu.config_path().display(),
@@ -90,9 +171,35 @@ async fn run(cli: Cli) -> Result<(), String> {
             emu.shutdown().await;
             Ok(())
         }
-        Command::AddUser { state, name } => {
+        Command::AddUser {
+            state,
+            name,
+            password,
+        } => {
+            let password = password.read()?;
+            if let Some(p) = &password {
+                oci_emulator::auth::check_password_text(p).map_err(|e| e.to_string())?;
+            }
             let st = open_state(&state)?;
             let id = st.add_user(name.as_deref()).map_err(|e| e.to_string())?;
+            if let Some(p) = &password {
+                st.set_password(&id, p).map_err(|e| e.to_string())?;
+            }
+            println!("{id}");
+            Ok(())
+        }
+        Command::SetPassword {
+            state,
+            user,
+            password,
+        } => {
+            let password = password
+                .read()?
+                .ok_or("give the new password with --password or --password-file")?;
+            let st = open_state(&state)?;
+            let id = st
+                .set_password(&user, &password)
+                .map_err(|e| e.to_string())?;
             println!("{id}");
             Ok(())
         }

@@ -163,6 +163,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(crate::object_storage::routes(&app))
         .merge(crate::identity::routes(&app))
+        .merge(crate::auth::routes(&app))
         .route("/health", get(health))
         // The CLI's clock-skew probe after a 401: `HEAD <endpoint>`, unauthenticated.
         .route("/", head(date_probe))

@@ -6,6 +6,7 @@
 //! ```text
 //! DIR/state.json          this state (JSON)
 //! DIR/config              an OCI config file for the first user ([DEFAULT] profile)
+//! DIR/credentials.txt     the first user's console password (login page), written on first start
 //! DIR/keys/<user>.pem     private API keys the emulator generated (PKCS#8 + OCI_API_KEY label)
 //! DIR/objects/<uuid>      object bytes
 //! ```
@@ -30,6 +31,8 @@ pub const CONFIG_FILE: &str = "config";
 pub const DEFAULT_REGION: &str = "us-ashburn-1";
 /// Name of the user created on first start.
 pub const DEFAULT_USER_NAME: &str = "emulator-user";
+/// File name of the first user's console credentials.
+pub const CREDENTIALS_FILE: &str = "credentials.txt";
 /// Version of the `state.json` layout this build reads and writes.
 pub const STATE_VERSION: u32 = 1;
 
@@ -60,6 +63,8 @@ pub enum StateError {
     DuplicateKey { user: String, fingerprint: String },
     #[error("cannot make an API key: {0}")]
     Key(#[from] KeyError),
+    #[error("cannot set the password: {0}")]
+    Password(#[from] crate::auth::PasswordError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -140,6 +145,9 @@ pub struct User {
     pub time_created: Millis,
     #[serde(default)]
     pub api_keys: Vec<ApiKey>,
+    /// Console password for the login page (`None` in state files from before passwords).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<crate::auth::PasswordHash>,
 }
 
 /// A registered API signing key (public half only).
@@ -346,6 +354,7 @@ impl State {
                 inner: Mutex::new(Inner { data, stamp }),
             };
             state.restore_config()?;
+            state.ensure_first_password()?;
             return Ok((state, None));
         }
 
@@ -378,6 +387,7 @@ impl State {
         let key_file = state.write_private_key(DEFAULT_USER_NAME, &key)?;
         let fingerprint = state.add_api_key(&user_id, &PublicKey::from(&key))?;
         state.write_config(&user_id, &fingerprint, &key_file)?;
+        state.ensure_first_password()?;
         Ok((state, Some(Created { user_id, key_file })))
     }
 
@@ -497,6 +507,7 @@ impl State {
                 description: "emulator user".to_string(),
                 time_created: now,
                 api_keys: Vec::new(),
+                password: None,
             });
             Ok(id)
         })
@@ -602,6 +613,51 @@ impl State {
             }
             _ => Ok(()),
         }
+    }
+
+    /// `DIR/credentials.txt`: the first user's console login.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir.join(CREDENTIALS_FILE)
+    }
+
+    /// Set the console password of a user (OCID or name); returns the user's OCID. Only a salted
+    /// hash is stored ([`crate::auth::PasswordHash`]).
+    pub fn set_password(&self, user: &str, password: &str) -> Result<String, StateError> {
+        let hash = crate::auth::PasswordHash::new(password)?;
+        let _ = self.reload_if_changed()?;
+        self.update(|d| {
+            let u = d
+                .users
+                .iter_mut()
+                .find(|u| u.id == user || u.name == user)
+                .ok_or_else(|| StateError::UnknownUser(user.to_string()))?;
+            u.password = Some(hash);
+            Ok(u.id.clone())
+        })
+    }
+
+    /// Give the first user a random console password when it has none (first start, or a state
+    /// from before passwords), written to `DIR/credentials.txt` (0600). Returns whether it did.
+    fn ensure_first_password(&self) -> Result<bool, StateError> {
+        let needs = self.read(|d| {
+            d.users
+                .iter()
+                .any(|u| u.name == DEFAULT_USER_NAME && u.password.is_none())
+        });
+        if !needs {
+            return Ok(false);
+        }
+        let password = zeroize::Zeroizing::new(crate::auth::generate_password()?);
+        let text = zeroize::Zeroizing::new(format!(
+            "# Console login of the OCI emulator (the page at /v1/oauth2/authorize that\n\
+             # `oci session authenticate` opens). Change it with `oci-emulator set-password`.\n\
+             user={DEFAULT_USER_NAME}\npassword={}\n",
+            password.as_str()
+        ));
+        let path = self.credentials_path();
+        fsutil::write_private_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+        self.set_password(DEFAULT_USER_NAME, &password)?;
+        Ok(true)
     }
 
     /// Write `DIR/config` with a `[DEFAULT]` profile for the given user and key.
