@@ -19,6 +19,7 @@ pub mod providers;
 pub mod redact;
 pub mod regions;
 pub mod signer;
+pub mod subject_token;
 
 pub use credentials::{Credentials, CredentialsProvider};
 pub use error::{Error, Result};
