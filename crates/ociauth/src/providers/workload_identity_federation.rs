@@ -595,7 +595,14 @@ impl WorkloadIdentityFederationProvider {
         let aud = describe_claim(subject, "aud");
         let transient = status == 429 || status >= 500;
         let Some((code, desc)) = oauth_error(body) else {
+            let oci_code = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string));
             let msg = match status {
+                _ if oci_code.is_some() && (400..500).contains(&status) => format!(
+                    "{url} answered like an OCI service, not an identity domain token endpoint (HTTP {status} {}): check the identity domain URL, e.g. https://idcs-0123….identity.oraclecloud.com",
+                    oci_code.unwrap_or_default()
+                ),
                 404 | 405 => format!(
                     "there is no token endpoint at {url} (HTTP {status}): check the identity domain URL, e.g. https://idcs-0123….identity.oraclecloud.com"
                 ),
@@ -646,12 +653,6 @@ impl WorkloadIdentityFederationProvider {
                     "the identity domain says the subject token is not valid yet ({desc}): check the clocks of this machine and of your identity provider"
                 )
             }
-            "invalid_grant" if d.contains("key id") || d.contains("jwks") => format!(
-                "the identity domain cannot find the key that signed the subject token ({desc}): check the trust's JWKS URL or certificate for issuer {iss}"
-            ),
-            "invalid_grant" if d.contains("signature") => format!(
-                "the subject token's signature does not verify ({desc}): the token was altered, or the trust for issuer {iss} holds another key"
-            ),
             "invalid_grant"
                 if d.contains("algorithm") || d.contains("alg ") || d.contains("unsigned") =>
             {
@@ -659,6 +660,12 @@ impl WorkloadIdentityFederationProvider {
                     "the identity domain does not accept the subject token's signing algorithm ({desc}): the identity provider must sign with RS256"
                 )
             }
+            "invalid_grant" if d.contains("key id") || d.contains("jwks") => format!(
+                "the identity domain cannot find the key that signed the subject token ({desc}): check the trust's JWKS URL or certificate for issuer {iss}"
+            ),
+            "invalid_grant" if d.contains("signature") => format!(
+                "the subject token's signature does not verify ({desc}): the token was altered, or the trust for issuer {iss} holds another key"
+            ),
             "invalid_grant" if d.contains("impersonation rule") => format!(
                 "no impersonation rule of the trust for issuer {iss} matches the subject token (sub {}) ({desc}): add a rule for it in the domain",
                 describe_claim(subject, "sub")
