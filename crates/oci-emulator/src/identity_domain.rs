@@ -857,7 +857,9 @@ pub fn parse_certificate_or_key(pem: &[u8]) -> Result<PublicKey, String> {
 }
 
 /// One DER TLV: `(tag, whole TLV, content, rest)`.
-fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+fn der_tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let tag = *input.first()?;
     let first = *input.get(1)?;
     let (len, hdr) = if first < 0x80 {

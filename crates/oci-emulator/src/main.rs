@@ -53,7 +53,7 @@ enum Command {
     /// Register a confidential OAuth app in the identity domain; prints its client id and secret.
     AddOauthApp(oci_emulator::identity_domain::cli::AddOAuthApp),
     /// Create an identity propagation trust (workload identity federation); prints it as JSON.
-    AddTrust(oci_emulator::identity_domain::cli::AddTrust),
+    AddTrust(Box<oci_emulator::identity_domain::cli::AddTrust>),
     /// List the identity propagation trusts as JSON.
     ListTrusts(oci_emulator::identity_domain::cli::ListTrusts),
     /// Change a trust (--active true|false) or the domain's rpst_exp unit.
@@ -127,7 +127,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::AddTrust(a) => {
-            print!("{}", oci_emulator::identity_domain::cli::add_trust(a)?);
+            print!("{}", oci_emulator::identity_domain::cli::add_trust(*a)?);
             Ok(())
         }
         Command::ListTrusts(a) => {

@@ -546,10 +546,7 @@ async fn every_rejection_has_its_own_message() {
 async fn rotated_issuer_keys_are_fetched_again() {
     let s = setup().await;
     let key = PrivateKey::generate().unwrap();
-    assert_eq!(
-        s.upst(&s.idp.token(json!({})), &key).await.is_empty(),
-        false
-    );
+    assert!(!s.upst(&s.idp.token(json!({})), &key).await.is_empty());
     assert_eq!(*s.idp.fetches.lock().unwrap(), 1);
     // Cached: no new fetch.
     s.upst(&s.idp.token(json!({})), &key).await;

@@ -258,10 +258,13 @@ async fn exchange_from_a_file_reread_every_time_and_use_the_upst() {
     );
 }
 
+/// What a stand-in server saw: headers (or the query) and the body (or the bearer).
+type Recorded = (Vec<(String, String)>, String);
+
 /// A recording stand-in for the domain: checks the request the provider sends byte for byte.
 #[tokio::test]
 async fn the_request_is_exactly_what_the_spec_describes() {
-    let seen: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
     let s2 = seen.clone();
     let signer = PrivateKey::generate().unwrap();
     let base = serve(axum::Router::new().route(
@@ -559,7 +562,7 @@ async fn env_and_command_sources() {
 async fn github_actions_source_against_a_runner_stand_in() {
     let env = start(TokenLifetimes::default()).await;
     let minted = env.idp.token(json!({}));
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
     let s2 = seen.clone();
     let m2 = minted.clone();
     let base = serve(axum::Router::new().route(
@@ -572,9 +575,10 @@ async fn github_actions_source_against_a_runner_stand_in() {
                     let auth = headers
                         .get("authorization")
                         .map(|v| v.to_str().unwrap().to_string());
-                    seen.lock()
-                        .unwrap()
-                        .push((q.unwrap_or_default(), auth.clone()));
+                    seen.lock().unwrap().push((
+                        vec![("query".into(), q.unwrap_or_default())],
+                        auth.clone().unwrap_or_default(),
+                    ));
                     if auth.as_deref() != Some("Bearer runner-request-token") {
                         return (axum::http::StatusCode::UNAUTHORIZED, "bad bearer")
                             .into_response();
@@ -604,7 +608,7 @@ async fn github_actions_source_against_a_runner_stand_in() {
     let t = env.provider(gh).exchange().await.unwrap();
     assert_eq!(t.subject(), Some(env.user_id().as_str()));
     assert_eq!(
-        seen.lock().unwrap()[0].0,
+        seen.lock().unwrap()[0].0[0].1,
         "api-version=2.0&audience=https%3A%2F%2Fcloud.oracle.com"
     );
 
