@@ -1051,9 +1051,9 @@ fn authenticate_client(
         Ok(Client::App(id.to_string()))
     };
     let result = match auth.as_deref() {
-        Some(a) if a.len() > 6 && a[..6].eq_ignore_ascii_case("basic ") => {
+        Some(a) if a.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("basic ")) => {
             let decoded = B64
-                .decode(a[6..].trim().as_bytes())
+                .decode(a.get(6..).unwrap_or_default().trim().as_bytes())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| {
@@ -1068,7 +1068,10 @@ fn authenticate_client(
             })?;
             check_secret(id, secret)
         }
-        Some(a) if a.len() > 10 && a[..10].eq_ignore_ascii_case("signature ") => {
+        Some(a)
+            if a.get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("signature ")) =>
+        {
             let head = RequestHead {
                 method: "POST",
                 target,
