@@ -242,7 +242,8 @@ fn default_subject_type() -> String {
     "User".to_string()
 }
 
-/// What `add-trust` (or a test) asks for; see [`IdentityDomain::add_trust`].
+/// What `add-trust` (or a test) asks for; see [`IdentityDomain::add_trust`]. As in SCIM,
+/// `active` defaults to `false`: set it, or the trust refuses every exchange.
 #[derive(Debug, Clone, Default)]
 pub struct NewTrust {
     pub name: String,
