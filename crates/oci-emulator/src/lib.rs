@@ -43,6 +43,7 @@ use ociauth::env::{Clock, SystemClock};
 
 pub mod auth;
 pub mod identity;
+pub mod identity_domain;
 pub mod object_storage;
 pub mod server;
 pub mod state;
@@ -62,6 +63,8 @@ pub const DEFAULT_PORT: u16 = 8990;
 pub enum Error {
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    IdentityDomain(#[from] identity_domain::DomainError),
     #[error(
         "cannot listen on {addr}: {source} (choose another --port, or --port 0 for any free port)"
     )]
@@ -188,6 +191,10 @@ impl RunningEmulator {
     pub fn tokens(&self) -> &Arc<TokenAuthority> {
         &self.app.tokens
     }
+    /// The identity domain (workload identity federation): OAuth apps and trusts.
+    pub fn identity_domain(&self) -> &Arc<identity_domain::IdentityDomain> {
+        &self.app.domain
+    }
     pub fn set_token_verifier(&self, v: Option<Arc<dyn TokenVerifier>>) {
         self.app.verifier.set_token_verifier(v);
     }
@@ -231,7 +238,12 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
         config.clock.clone(),
         config.max_clock_skew,
     );
+    let domain = Arc::new(identity_domain::IdentityDomain::open(
+        store.clone(),
+        config.clock.clone(),
+    )?);
     let app: server::AppState = Arc::new(server::App {
+        domain,
         store,
         verifier,
         tokens: authority,

@@ -72,6 +72,14 @@ enum Command {
         #[arg(long)]
         public_key_file: PathBuf,
     },
+    /// Register a confidential OAuth app in the identity domain; prints its client id and secret.
+    AddOauthApp(oci_emulator::identity_domain::cli::AddOAuthApp),
+    /// Create an identity propagation trust (workload identity federation); prints it as JSON.
+    AddTrust(Box<oci_emulator::identity_domain::cli::AddTrust>),
+    /// List the identity propagation trusts as JSON.
+    ListTrusts(oci_emulator::identity_domain::cli::ListTrusts),
+    /// Change a trust (--active true|false) or the domain's rpst_exp unit.
+    SetTrust(oci_emulator::identity_domain::cli::SetTrust),
     /// Print `export` lines pointing ociauth and the oci CLI at the emulator:
     /// eval "$(oci-emulator env --state DIR)"
     Env {
@@ -219,6 +227,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             })?;
             let fp = st.add_api_key(&user, &key).map_err(|e| e.to_string())?;
             println!("{fp}");
+            Ok(())
+        }
+        Command::AddOauthApp(a) => {
+            print!("{}", oci_emulator::identity_domain::cli::add_oauth_app(a)?);
+            Ok(())
+        }
+        Command::AddTrust(a) => {
+            print!("{}", oci_emulator::identity_domain::cli::add_trust(*a)?);
+            Ok(())
+        }
+        Command::ListTrusts(a) => {
+            print!("{}", oci_emulator::identity_domain::cli::list_trusts(a)?);
+            Ok(())
+        }
+        Command::SetTrust(a) => {
+            print!("{}", oci_emulator::identity_domain::cli::set_trust(a)?);
             Ok(())
         }
         Command::Env { state, port } => {

@@ -48,6 +48,8 @@ pub struct App {
     pub verifier: Verifier,
     /// Issues and verifies the emulator's `ST$` tokens.
     pub tokens: Arc<crate::tokens::TokenAuthority>,
+    /// The identity domain (token exchange, OAuth apps, trusts).
+    pub domain: Arc<crate::identity_domain::IdentityDomain>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub log: LogSink,
@@ -164,6 +166,7 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::object_storage::routes(&app))
         .merge(crate::identity::routes(&app))
         .merge(crate::auth::routes(&app))
+        .merge(crate::identity_domain::routes(&app))
         .route("/health", get(health))
         // The CLI's clock-skew probe after a 401: `HEAD <endpoint>`, unauthenticated.
         .route("/", head(date_probe))

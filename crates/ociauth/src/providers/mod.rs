@@ -6,3 +6,4 @@ pub mod instance_principal;
 pub mod oke_workload_identity;
 pub mod principal;
 pub mod resource_principal;
+pub mod workload_identity_federation;
