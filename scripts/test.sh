@@ -93,12 +93,11 @@ fi
 # --disable-background-networking --disable-component-update --disable-sync and a temporary
 # --user-data-dir (testing-and-dependencies.md §4).
 
-# --- 1d. oidc-provider IdP, for the WIF tests -- LATER ISSUE: fill in here -------------------
-# npm package `oidc-provider`, pinned in a package.json + package-lock.json of the repo,
-# installed under .interop/ and skipped when node_modules is current, e.g.:
-#   (cd "$INTEROP/idp" && npm ci --no-audit --no-fund)
-#   export OCIAUTH_IDP_DIR="$INTEROP/idp"
-# (testing-and-dependencies.md §3)
+# --- 1d. oidc-provider IdP, for the workload identity federation tests ---------------------
+# npm package `oidc-provider`, pinned in tests/interop/idp/package{,-lock}.json; skipped when
+# the pinned version is already installed (testing-and-dependencies.md §3).
+step "oidc-provider IdP (scripts/setup-idp.sh)"
+scripts/setup-idp.sh
 
 # --- 2. lint -------------------------------------------------------------------------------
 if [[ "${OCIAUTH_SKIP_LINT:-}" == 1 ]]; then
