@@ -7,7 +7,12 @@
 //! | 1.1 | `GET /20180711/resourcePrincipalToken/{id}` (`ST$` instance-principal token of the resource's host instance; `{id}` is the instance OCID, or the resource OCID) | RPST |
 //! | 2.1 / 2.1.1 | `GET /20180711/resourcePrincipalTokenV2/{id}` (`resource/v2.1/<id>` or `resource/v2.1.1/<tenancy>/<id>`, the resource's own key) | RPST |
 //! | 2.1.2 | `GET /20180711/resourcePrincipalTokenV212/{id}` (`resource/v2.1.2/<tenancy>/<id>`; `security-context` header accepted) | RPST |
-//! | 3.0 | `GET /20180711/resourcePrincipalTokenForParent/{parent OCID}` (`ST$` RPST of a child of that parent); answers `opc-parent-rpt-url` when the parent has a parent itself | RPST for the parent |
+//! | 3.0 | `GET /20180711/resourcePrincipalTokenForParent/{parent OCID}`, or `GET /` for "my parent" (`ST$` RPST of a child of that parent); answers `opc-parent-rpt-url` (the first form, for the grandparent) when the parent has a parent itself | RPST for the parent |
+//!
+//! RP 3.0 and the Python SDK 2.189.0: its `BaseClient` refuses an endpoint with a path, so
+//! `OCI_RESOURCE_PRINCIPAL_RPT_URL_FOR_PARENT_RESOURCE` must be `http://127.0.0.1:PORT` there
+//! (answered by `GET /`), and a second nesting level (whose URL has a path) cannot be followed
+//! by that SDK.
 //! | 2.2 | none: [`mint_rp22`] / `oci-emulator mint-rpst` writes the RPST and its private key to files | — |
 //!
 //! Every RPT request answers `{"resourcePrincipalToken","servicePrincipalSessionToken"}`: two
@@ -79,6 +84,10 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
             "/20180711/resourcePrincipalTokenForParent/{id}",
             get(rpt_parent).route_layer(g()),
         )
+        // The Python SDK (2.189.0) refuses an RPT URL with a path for the parent of an RP 3.0
+        // chain: it requests `GET /` of that URL's host, so the root answers for the caller's
+        // parent too.
+        .route("/", get(rpt_parent_root).route_layer(g()))
         .route(
             "/v1/resourcePrincipalSessionToken",
             post(rpst).route_layer(g()),
@@ -238,19 +247,44 @@ async fn rpt_parent(
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    if session_kind(&caller) != Some("resource") {
+    parent_answer(&app, &caller, Some(&id), &headers)
+}
+
+async fn rpt_parent_root(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    parent_answer(&app, &caller, None, &headers)
+}
+
+/// RPT of the caller's parent; `id` (when given) must name that parent.
+fn parent_answer(
+    app: &AppState,
+    caller: &Principal,
+    id: Option<&str>,
+    headers: &HeaderMap,
+) -> Response {
+    if session_kind(caller) != Some("resource") {
         return ApiError::not_found().into_response();
     }
-    let (Some(child), Some(parent)) = (
-        app.principals.resource(&caller.principal_id),
-        app.principals.resource(&id).filter(|r| r.id == id),
-    ) else {
+    let Some(child) = app.principals.resource(&caller.principal_id) else {
+        return ApiError::not_found().into_response();
+    };
+    let parent = match id {
+        Some(id) => app.principals.resource(id).filter(|r| r.id == id),
+        None => child
+            .parent
+            .as_deref()
+            .and_then(|p| app.principals.resource(p)),
+    };
+    let Some(parent) = parent else {
         return ApiError::not_found().into_response();
     };
     if child.parent.as_deref() != Some(parent.name.as_str()) {
         return ApiError::not_found().into_response();
     }
-    let mut resp = match rpt_answer(&app, &parent, &caller, "3.0", None) {
+    let mut resp = match rpt_answer(app, &parent, caller, "3.0", None) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
