@@ -492,7 +492,11 @@ mod tests {
         assert_eq!(der::uint(&[0, 0, 5]), vec![0x02, 0x01, 0x05]);
         assert_eq!(
             key_usage(KU_KEY_CERT_SIGN | KU_CRL_SIGN),
-            vec![0x03, 0x01, 0x06]
+            vec![0x03, 0x02, 0x01, 0x06]
+        );
+        assert_eq!(
+            key_usage(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT),
+            vec![0x03, 0x02, 0x05, 0xa0]
         );
     }
 

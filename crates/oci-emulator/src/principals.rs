@@ -73,7 +73,7 @@ pub enum PrincipalsError {
         "no {kind} named {name:?} in the emulator state; list them with `oci-emulator principals --state DIR`"
     )]
     Unknown { kind: &'static str, name: String },
-    #[error("a {kind} named {name:?} already exists; choose another --name")]
+    #[error("{kind} {name:?} already exists; choose another --name")]
     Duplicate { kind: &'static str, name: String },
     #[error("invalid {kind} {field} {value:?}: use 1 to 63 characters from a-z 0-9 and -")]
     InvalidName {

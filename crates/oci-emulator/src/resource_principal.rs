@@ -340,13 +340,11 @@ async fn rpst(
                 .into_response();
         }
     };
-    let field = |name: &'static str| -> Result<String, Response> {
+    let field = |name: &'static str| -> Result<String, ApiError> {
         match v.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            None | Some(Value::Null) => Err(ApiError::missing(name).into_response()),
-            Some(_) => {
-                Err(ApiError::bad_request(format!("'{name}' must be a string.")).into_response())
-            }
+            None | Some(Value::Null) => Err(ApiError::missing(name)),
+            Some(_) => Err(ApiError::bad_request(format!("'{name}' must be a string."))),
         }
     };
     let (rpt, spst, pk) = match (
@@ -355,7 +353,7 @@ async fn rpst(
         field("sessionPublicKey"),
     ) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e.into_response(),
     };
     let Some(session_key) =
         certs::decode_posted(&pk).and_then(|d| PublicKey::from_spki_der(&d).ok())
