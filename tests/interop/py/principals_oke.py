@@ -1,11 +1,11 @@
 """OKE workload identity with the official Python SDK against oci-emulator's proxymux.
 
-Usage: principals_oke.py SERVICE_ENDPOINT PROXYMUX_PORT SA_TOKEN_FILE CA_FILE [REGION]
+Usage: principals_oke.py SERVICE_ENDPOINT PROXYMUX_PORT SA_TOKEN_FILE CA_FILE REGION [--helper]
 
-PROXYMUX_PORT "12250" uses oci.auth.signers.get_oke_workload_identity_resource_principal_signer()
-(which hard-codes port 12250; KUBERNETES_SERVICE_HOST and OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH
-come from the environment); any other port builds OkeWorkloadIdentityResourcePrincipalSigner with
-that port directly (host 127.0.0.1). Prints JSON {"region", "namespace", "claims"}; on failure
+Builds OkeWorkloadIdentityResourcePrincipalSigner with host 127.0.0.1 and PROXYMUX_PORT; with
+--helper uses oci.auth.signers.get_oke_workload_identity_resource_principal_signer() instead,
+which hard-codes port 12250 and reads KUBERNETES_SERVICE_HOST,
+OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH and OCI_RESOURCE_PRINCIPAL_REGION. Prints JSON {"region", "namespace", "claims"}; on failure
 {"error", "status"?, "message"}, exit 1.
 """
 
@@ -21,10 +21,9 @@ from oci.auth.signers.oke_workload_identity_resource_principal_signer import (
 
 
 def main():
-    endpoint, port, token_file, ca_file = sys.argv[1:5]
-    region = sys.argv[5] if len(sys.argv) > 5 else None
+    endpoint, port, token_file, ca_file, region = sys.argv[1:6]
     try:
-        if port == "12250":
+        if "--helper" in sys.argv:
             signer = oci.auth.signers.get_oke_workload_identity_resource_principal_signer(
                 service_account_token_path=token_file,
                 retry_strategy=oci.retry.NoneRetryStrategy(),
