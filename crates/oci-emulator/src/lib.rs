@@ -20,6 +20,19 @@
 //! Modules: [`verify`] (request verification), [`state`] (persistent tenancy, users, keys,
 //! buckets, objects), [`server`] (router, envelope, errors), one module per OCI service
 //! ([`object_storage`], [`identity`]).
+//!
+//! Principals: [`principals`] (instances, resources, OKE clusters and their keys, in
+//! `DIR/principals.json`), [`imds`] (the instance metadata service at `/opc/v2`, or
+//! `/imds/<instance>/opc/v2`), [`certs`] (the instance-identity CA chain), [`federation`]
+//! (`POST /v1/x509`), [`resource_principal`] (RPT/RPST services, RP 2.2 files), [`oke`] (the TLS
+//! proxymux, `EmulatorConfig::oke_port`), [`faults`] (fault injection and the loopback-only
+//! admin API under `/_emulator/`).
+//!
+//! ```text
+//! OCI_METADATA_BASE_URL=http://127.0.0.1:8990/opc/v2 \
+//!   oci os ns get --auth instance_principal --federation-endpoint http://127.0.0.1:8990/v1/x509 \
+//!   --endpoint http://127.0.0.1:8990
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -193,6 +193,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("oci-emulator listening on {}", emu.base_url());
+            eprintln!(
+                "  instance principals: OCI_METADATA_BASE_URL={} --federation-endpoint {}",
+                emu.imds_base_url(),
+                emu.federation_endpoint()
+            );
             if let Some(oke) = emu.oke() {
                 eprintln!(
                     "  OKE proxymux on {} (CA: {})",
