@@ -997,3 +997,96 @@ async fn login_timeout_exits_cleanly() {
     // The port is free again.
     std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_profile_errors_and_permission_warning() {
+    let e = Emu::start().await;
+    let r = run(e.authenticate_no_browser("30")).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let token_file = e.session_dir().join("token");
+
+    // A token file others can read: the CLI's warning (stderr), then the command runs.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let r = run(e.with_session(&["os", "ns", "get", "--auth", "security_token"])).await;
+    assert_eq!((r.code, r.stdout.clone()), (0, e.ns_json()), "{r:?}");
+    let p = token_file.display();
+    assert_eq!(
+        r.stderr,
+        format!(
+            "WARNING: Permissions on {p} are too open. \nTo fix this please try executing the following command: \noci setup repair-file-permissions --file {p} \nAlternatively to hide this warning, you may set the environment variable, OCI_CLI_SUPPRESS_FILE_PERMISSIONS_WARNING: \nexport OCI_CLI_SUPPRESS_FILE_PERMISSIONS_WARNING=True\n\n"
+        )
+    );
+    let r = run(e
+        .with_session(&["os", "ns", "get", "--auth", "security_token"])
+        .env("OCI_CLI_SUPPRESS_FILE_PERMISSIONS_WARNING", "True"))
+    .await;
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+
+    // The official errors of a profile without the token, or with a missing file.
+    let r = run(e
+        .cmd(&[
+            "os",
+            "ns",
+            "get",
+            "--auth",
+            "security_token",
+            "--config-file",
+        ])
+        .args(&[e.api_config().to_str().unwrap(), "--endpoint", &e.url()]))
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            1,
+            "",
+            "ERROR: Config value for 'security_token_file' must be specified when using --auth security_token\n"
+        )
+    );
+    std::fs::remove_file(&token_file).unwrap();
+    let r = run(e.with_session(&["os", "ns", "get", "--auth", "security_token"])).await;
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""), "{r:?}");
+    assert_eq!(
+        r.stderr,
+        format!("ERROR: File specified by 'security_token_file' does not exist: {p}\n")
+    );
+    // The session commands' own texts for the same problems.
+    let r = run(e.with_session(&["session", "refresh"])).await;
+    assert_eq!(
+        (r.code, r.stdout.clone(), r.stderr.as_str()),
+        (
+            1,
+            format!("ERROR: Cannot refresh token, 'security_token_file' does not exist: {p}\n"),
+            ""
+        )
+    );
+    let r = run(e.with_session(&["session", "validate", "--local"])).await;
+    assert_eq!(
+        (r.code, r.stderr.clone()),
+        (1, format!("ERROR: 'security_token_file' not found: {p}\n"))
+    );
+    let r = run(e
+        .cmd(&["session", "refresh", "--config-file"])
+        .args(&[e.api_config().to_str().unwrap()]))
+    .await;
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            1,
+            "ERROR: Cannot refresh a profile that does not have a value for 'security_token_file'\n"
+        )
+    );
+    let r = run(e
+        .cmd(&["session", "validate", "--config-file"])
+        .args(&[e.api_config().to_str().unwrap()]))
+    .await;
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            1,
+            "ERROR: No security_token_file was found in config for profile: DEFAULT\n"
+        )
+    );
+}
