@@ -348,6 +348,27 @@ async fn expired_session() {
     );
     assert_eq!(e.log_len(), before, "no request was sent");
 
+    // On a terminal (util-linux `script` gives it one): the official CLI's question; "n" ends
+    // the command with exit 1, still without a request.
+    let command = format!(
+        "'{BIN}' os ns get --auth security_token --profile {PROFILE} --config-file '{}' --endpoint {} --no-retry",
+        e.config().display(),
+        e.url()
+    );
+    let r = run(
+        Cmd::new_program(e.home.path(), "script", &["-qec", &command, "/dev/null"]).stdin(b"n\n"),
+    )
+    .await;
+    assert_eq!(r.code, 1, "{r:?}");
+    let screen = r.stdout.replace('\r', "");
+    assert!(
+        screen.contains(
+            "ERROR: This CLI session has expired, so it cannot currently be used to run commands\nDo you want to re-authenticate your CLI session profile? [Y/n]: "
+        ),
+        "{screen}"
+    );
+    assert_eq!(e.log_len(), before, "no request was sent");
+
     // refresh of an expired token: the service's 401, in the CLI's words.
     let r = run(e.with_session(&["session", "refresh"])).await;
     assert_eq!((r.code, r.stdout.as_str()), (1, ""), "{r:?}");

@@ -81,6 +81,9 @@ const NO_PASSPHRASE: &str = "N/A";
 pub enum SessionCommand {
     /// Creates a CLI session using a browser based login flow (--no-browser: from existing
     /// credentials). --region is required (or OCI_CLI_REGION).
+    ///
+    /// With --endpoint URL (or OCI_CLI_ENDPOINT) the login page is URL/v1/oauth2/authorize and
+    /// --no-browser calls URL/v1/token/upst/actions/GenerateUpst (e.g. an oci-emulator).
     Authenticate(AuthenticateArgs),
     /// Refreshes a CLI session (--endpoint replaces the auth service base URL).
     Refresh,
