@@ -9,8 +9,8 @@
 #
 # Steps:
 #   1. tools: the official OCI Python SDK + CLI (pinned) in .interop/venv, the openssl CLI,
-#      Debian's Chromium + playwright-core (scripts/setup-browser.sh), and, later, the
-#      oidc-provider IdP (see the marked place below);
+#      Debian's Chromium + playwright-core (scripts/setup-browser.sh) and the oidc-provider
+#      IdP (scripts/setup-idp.sh);
 #   2. lint: scripts/lint.sh (rustfmt --check, clippy -D warnings), first, so a lint failure
 #      fails fast; OCIAUTH_SKIP_LINT=1 skips it while iterating locally (CI never sets it);
 #   3. tests: doc tests, then `cargo nextest run --workspace` (its Summary line is the last
@@ -22,7 +22,8 @@
 #   OCIAUTH_SKIP_LINT=1    skip step 2
 #   CI                     set by CI; the interop tests then fail instead of skipping when the
 #                          venv is missing (tests/interop/src/lib.rs)
-# Everything it downloads or builds stays under .interop/ (git-ignored) and target/.
+# Everything it downloads or builds stays under .interop/, target/ and the git-ignored
+# node_modules of tests/interop/{browser,idp}/ (plus Debian packages).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
@@ -99,12 +100,11 @@ export OCIAUTH_CHROMIUM="$CHROMIUM"
 step "browser automation (scripts/setup-browser.sh)"
 scripts/setup-browser.sh
 
-# --- 1d. oidc-provider IdP, for the WIF tests -- LATER ISSUE: fill in here -------------------
-# npm package `oidc-provider`, pinned in a package.json + package-lock.json of the repo,
-# installed under .interop/ and skipped when node_modules is current, e.g.:
-#   (cd "$INTEROP/idp" && npm ci --no-audit --no-fund)
-#   export OCIAUTH_IDP_DIR="$INTEROP/idp"
-# (testing-and-dependencies.md §3)
+# --- 1d. oidc-provider IdP, for the workload identity federation tests ---------------------
+# npm package `oidc-provider`, pinned in tests/interop/idp/package{,-lock}.json; skipped when
+# the pinned version is already installed (testing-and-dependencies.md §3).
+step "oidc-provider IdP (scripts/setup-idp.sh)"
+scripts/setup-idp.sh
 
 # --- 2. lint -------------------------------------------------------------------------------
 if [[ "${OCIAUTH_SKIP_LINT:-}" == 1 ]]; then

@@ -20,6 +20,7 @@ pub mod redact;
 pub mod regions;
 pub mod session;
 pub mod signer;
+pub mod subject_token;
 
 pub use credentials::{Credentials, CredentialsProvider};
 pub use error::{Error, Result};

@@ -39,7 +39,12 @@ pub const DEFAULT_PROFILE: &str = "DEFAULT";
 const SDKCONFIG_HELP: &str = "For more info about config file and how to get required information, see https://docs.oracle.com/en-us/iaas/Content/API/Concepts/sdkconfig.htm";
 
 /// Keys whose values are secrets: never shown by `Debug`.
-const SECRET_KEYS: &[&str] = &["pass_phrase", "key_content"];
+const SECRET_KEYS: &[&str] = &[
+    "pass_phrase",
+    "key_content",
+    "token_exchange_client_secret",
+    "workload_identity_client_secret",
+];
 
 /// Why a line could not be read (collected into [`ConfigError::Parsing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

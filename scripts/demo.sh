@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The demo: start a local OCI (oci-emulator) on a temporary state directory and run Object
+# Storage's "get namespace" (GET /n) through `ociauth` once per authentication method, showing
+# what was signed and what came back. Everything runs on 127.0.0.1 and is removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "building ociauth and oci-emulator (release)..." >&2
+cargo build --release --quiet -p ociauth-cli -p oci-emulator
+BIN="$PWD/target/release"
+OCIAUTH="$BIN/ociauth"
+EMULATOR="$BIN/oci-emulator"
+
+work="$(mktemp -d)"
+emu_pid=""
+cleanup() {
+  [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+STATE="$work/state"
+"$EMULATOR" serve --state "$STATE" --port 0 2>"$work/emulator.log" &
+emu_pid=$!
+URL=""
+for _ in $(seq 1 100); do
+  URL="$(sed -n 's/^oci-emulator listening on //p' "$work/emulator.log" | head -n 1)"
+  [ -n "$URL" ] && break
+  sleep 0.1
+done
+if [ -z "$URL" ]; then
+  echo "the emulator did not start:" >&2
+  cat "$work/emulator.log" >&2
+  exit 1
+fi
+export SUPPRESS_LABEL_WARNING=True
+CONFIG="$STATE/config"
+
+echo
+echo "oci-emulator is serving a local OCI at $URL (state: $STATE)"
+echo
+
+summary=()
+
+# run_method NAME -- COMMAND...: run an `ociauth os ns get` with --debug, print the signed
+# headers, the key id (tokens cut short) and the result.
+run_method() {
+  local name="$1"
+  shift 2
+  echo "== $name"
+  echo "\$ ociauth ${*:2}" | sed "s#$work#\$TMP#g"
+  local out err status=0
+  out="$("$@" --debug 2>"$work/stderr")" || status=$?
+  err="$(cat "$work/stderr")"
+  local headers key_id
+  headers="$(printf '%s\n' "$err" | sed -n 's/.*headers=\\\?"\([^"\\]*\)\\\?".*/\1/p' | head -n 1)"
+  key_id="$(printf '%s\n' "$err" | sed -n 's/.* key_id=\([^ ]*\).*/\1/p' | head -n 1)"
+  echo "signing string:"
+  printf '%s\n' "$err" | awk '/signing_string=/{sub(/.*signing_string=/, ""); p=1} p&&/^(20[0-9][0-9]-|ServiceError|ERROR)/&&!/signing_string/{exit} p{print "    " $0}' | head -n 8
+  echo "keyId:  ${key_id:-?}"
+  if [ "$status" -eq 0 ]; then
+    echo "result: $(printf '%s' "$out" | tr -d '\n' | tr -s ' ')"
+    summary+=("$(printf '| %-34s | %-6s | %s |' "$name" "ok" "$(printf '%s' "$out" | tr -d '\n ' )")")
+  else
+    echo "FAILED (exit $status):"
+    printf '%s\n' "$err" | grep -v -E '^20[0-9][0-9]-' | sed 's/^/    /' | head -n 20
+    summary+=("$(printf '| %-34s | %-6s | %s |' "$name" "FAILED" "exit $status")")
+  fi
+  echo
+}
+
+# 1. API key: the profile the emulator wrote for its first user.
+run_method "API key (--auth api_key)" -- \
+  "$OCIAUTH" os ns get --config-file "$CONFIG" --endpoint "$URL"
+
+echo "== summary"
+printf '| %-34s | %-6s | %s |\n' "method" "status" "result"
+printf '|%s|%s|%s|\n' "------------------------------------" "--------" "------------------------"
+for row in "${summary[@]}"; do
+  echo "$row"
+done
+for row in "${summary[@]}"; do
+  case "$row" in *FAILED*) exit 1 ;; esac
+done
