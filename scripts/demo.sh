@@ -73,6 +73,16 @@ run_method() {
 run_method "API key (--auth api_key)" -- \
   "$OCIAUTH" os ns get --config-file "$CONFIG" --endpoint "$URL"
 
+# 2. Session token: a session made from that API key (GenerateUpst, as
+#    `oci session authenticate --no-browser`), then used with --auth security_token.
+SESSIONS="$work/sessions"
+"$OCIAUTH" session authenticate --no-browser --profile-name demo-session --region us-ashburn-1 \
+  --config-location "$work/session-config" --token-location "$SESSIONS" \
+  --config-file "$CONFIG" --endpoint "$URL" >/dev/null
+run_method "session token (security_token)" -- \
+  "$OCIAUTH" os ns get --auth security_token --profile demo-session \
+  --config-file "$work/session-config" --endpoint "$URL"
+
 echo "== summary"
 printf '| %-34s | %-6s | %s |\n' "method" "status" "result"
 printf '|%s|%s|%s|\n' "------------------------------------" "--------" "------------------------"

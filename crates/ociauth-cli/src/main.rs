@@ -37,6 +37,9 @@ enum Command {
     Os(cmd::os::OsCommand),
     /// Makes a signed request to any OCI URI and prints the status, headers and body.
     RawRequest(cmd::raw_request::RawRequestArgs),
+    /// Session commands: session tokens from a browser login or existing credentials.
+    #[command(subcommand)]
+    Session(cmd::session::SessionCommand),
     /// Setup commands (key generation).
     #[command(subcommand)]
     Setup(cmd::setup::SetupCommand),
@@ -102,6 +105,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     globals.auth_method()?;
     match command {
         Command::Setup(c) => cmd::setup::run(c),
+        Command::Session(c) => cmd::session::run(&globals, c),
         Command::Os(c) => runtime()?.block_on(cmd::os::run(&globals, c)),
         Command::RawRequest(a) => runtime()?.block_on(cmd::raw_request::run(&globals, a)),
     }

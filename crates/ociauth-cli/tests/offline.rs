@@ -195,7 +195,6 @@ fn auth_values() {
             .starts_with("error: invalid value 'bogus' for '--auth <METHOD>'")
     );
     for method in [
-        "security_token",
         "instance_principal",
         "resource_principal",
         "oke_workload_identity",

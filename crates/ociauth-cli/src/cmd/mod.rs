@@ -2,4 +2,5 @@
 
 pub mod os;
 pub mod raw_request;
+pub mod session;
 pub mod setup;
