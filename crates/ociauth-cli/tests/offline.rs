@@ -194,11 +194,9 @@ fn auth_values() {
         r.stderr
             .starts_with("error: invalid value 'bogus' for '--auth <METHOD>'")
     );
+    // (The principal methods are tested in principals.rs.)
     for method in [
         "security_token",
-        "instance_principal",
-        "resource_principal",
-        "oke_workload_identity",
         "instance_obo_user",
         "workload_identity_federation",
     ] {

@@ -527,8 +527,29 @@ async fn resource_principal_22() {
         "{line}"
     );
 
+    // raw-request signs with it too.
+    let mut c = e.ociauth(&[
+        "raw-request",
+        "--http-method",
+        "GET",
+        "--target-uri",
+        &format!("{}/n", e.url()),
+        "--auth",
+        "resource_principal",
+    ]);
+    c.envs(files.env());
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["data"], e.ns().as_str());
+    assert_eq!(v["status"], "200 OK");
+
     objects_roundtrip(&e, rp, "rp").await;
-    assert!(!res.id.is_empty());
+    // Every request was signed with the resource's token.
+    let rpst = std::fs::read_to_string(&files.rpst_path).unwrap();
+    let claims = ociauth::jwt::decode_unverified(rpst.trim()).unwrap();
+    assert_eq!(claims.claim_str("res_id"), Some(res.id.as_str()));
+    assert_eq!(e.count("GET /n 401"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
