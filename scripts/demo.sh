@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 STATE="$work/state"
-"$EMULATOR" serve --state "$STATE" --port 0 2>"$work/emulator.log" &
+"$EMULATOR" serve --state "$STATE" --port 0 --oke-port 0 2>"$work/emulator.log" &
 emu_pid=$!
 URL=""
 for _ in $(seq 1 100); do
@@ -43,12 +43,15 @@ echo
 summary=()
 
 # run_method NAME -- COMMAND...: run an `ociauth os ns get` with --debug, print the signed
-# headers, the key id (tokens cut short) and the result.
+# headers, the key id (tokens cut short) and the result. Variables named in SHOW_ENV are shown
+# in front of the command.
 run_method() {
   local name="$1"
   shift 2
   echo "== $name"
-  echo "\$ ociauth ${*:2}" | sed "s#$work#\$TMP#g"
+  local shown="" v
+  for v in ${SHOW_ENV:-}; do shown+="$v=${!v} "; done
+  echo "\$ ${shown}ociauth ${*:2}" | sed "s#$work#\$TMP#g"
   local out err status=0
   out="$("$@" --debug 2>"$work/stderr")" || status=$?
   err="$(cat "$work/stderr")"
@@ -82,6 +85,39 @@ SESSIONS="$work/sessions"
 run_method "session token (security_token)" -- \
   "$OCIAUTH" os ns get --auth security_token --profile demo-session \
   --config-file "$work/session-config" --endpoint "$URL"
+# 3. Instance principal: the emulator plays the instance metadata service (OCI_METADATA_BASE_URL)
+#    and the Auth service's federation endpoint. No config file: the instance is the identity.
+OCI_METADATA_BASE_URL="$URL/opc/v2" SHOW_ENV="OCI_METADATA_BASE_URL" \
+run_method "instance principal" -- \
+  "$OCIAUTH" os ns get --auth instance_principal --federation-endpoint "$URL/v1/x509" \
+  --endpoint "$URL"
+
+# 4. Resource principal 2.2: the token and key a platform (OCI Functions...) would inject, minted
+#    by the emulator for a registered resource (`oci-emulator mint-rpst` prints the exports).
+rp22_row() {
+  local OCI_RESOURCE_PRINCIPAL_VERSION OCI_RESOURCE_PRINCIPAL_RPST \
+    OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM OCI_RESOURCE_PRINCIPAL_REGION
+  "$EMULATOR" add-resource --state "$STATE" --name demo-fn >/dev/null
+  eval "$("$EMULATOR" mint-rpst --state "$STATE" --resource demo-fn --out "$work/rp22")"
+  SHOW_ENV="OCI_RESOURCE_PRINCIPAL_VERSION OCI_RESOURCE_PRINCIPAL_RPST OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM OCI_RESOURCE_PRINCIPAL_REGION" \
+  run_method "resource principal 2.2" -- \
+    "$OCIAUTH" os ns get --auth resource_principal --endpoint "$URL"
+}
+rp22_row
+
+# 5. OKE workload identity: a pod's service-account token (minted for a registered cluster)
+#    exchanged at the emulator's TLS proxymux, trusted through the cluster CA. The SDKs' port is
+#    12250; OCIAUTH_OKE_PROXYMUX_PORT points ociauth at the emulator's.
+oke_port="$(sed -n 's#^  OKE proxymux on https://[^:]*:\([0-9]*\).*#\1#p' "$work/emulator.log" | head -n 1)"
+"$EMULATOR" add-oke-cluster --state "$STATE" --name demo-cluster >/dev/null
+"$EMULATOR" mint-sa-token --state "$STATE" --cluster demo-cluster --namespace apps \
+  --service-account demo --out "$work/sa-token" >/dev/null
+KUBERNETES_SERVICE_HOST=127.0.0.1 OCIAUTH_OKE_PROXYMUX_PORT="$oke_port" \
+OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH="$STATE/oke/ca.pem" \
+OCI_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH="$work/sa-token" OCI_RESOURCE_PRINCIPAL_REGION=us-ashburn-1 \
+SHOW_ENV="KUBERNETES_SERVICE_HOST OCIAUTH_OKE_PROXYMUX_PORT OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH OCI_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH OCI_RESOURCE_PRINCIPAL_REGION" \
+run_method "OKE workload identity" -- \
+  "$OCIAUTH" os ns get --auth oke_workload_identity --endpoint "$URL"
 
 echo "== summary"
 printf '| %-34s | %-6s | %s |\n' "method" "status" "result"

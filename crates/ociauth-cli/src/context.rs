@@ -3,13 +3,18 @@
 //! and the mapping of library errors to what the CLI prints.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ociauth::client::{Client, ClientOptions};
 use ociauth::config::{self, ConfigError, ConfigOptions, ResolvedConfig};
-use ociauth::env::{Env, ProcessEnv};
+use ociauth::env::{Clock, Env, ProcessEnv, SystemClock};
 use ociauth::keys::KeyError;
 use ociauth::providers::api_key::{ApiKeyConfig, ApiKeyProvider};
+use ociauth::providers::instance_principal::{InstancePrincipalOptions, InstancePrincipalProvider};
+use ociauth::providers::oke_workload_identity::{
+    OkeWorkloadIdentityOptions, OkeWorkloadIdentityProvider,
+};
+use ociauth::providers::resource_principal::{ResourcePrincipalOptions, ResourcePrincipalProvider};
 use ociauth::regions::{self, Service};
 use ociauth::{CredentialsProvider, Error};
 
@@ -26,6 +31,9 @@ pub struct Ctx {
     pub out: OutputOptions,
     pub request_id: String,
     endpoint_override: Option<String>,
+    /// The region the principal credentials name (instance metadata, `OCI_RESOURCE_PRINCIPAL_REGION`),
+    /// used when neither `--region` nor the profile gives one.
+    provider_region: OnceLock<String>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -52,7 +60,19 @@ pub fn resolve_config(
         endpoint: g.endpoint.clone(),
         cli_rc_file: g.cli_rc_file.as_ref().map(PathBuf::from),
     };
-    let resolved = config::resolve(&opts, env).map_err(config_error)?;
+    let resolved = match config::resolve(&opts, env) {
+        Ok(r) => r,
+        // As the CLI: instance, resource and OKE principals need no config file or profile.
+        Err(
+            e @ (ConfigError::NotFound { .. }
+            | ConfigError::ProfileNotFound { .. }
+            | ConfigError::InvalidKeyFilePath { .. }),
+        ) if is_principal(auth) => {
+            tracing::debug!("--auth {}: no usable config ({e}); using none", auth.name());
+            config_without_file(&opts, env)
+        }
+        Err(e) => return Err(config_error(e)),
+    };
     for w in &resolved.warnings {
         eprintln!("{}", permission_warning_styled(w));
     }
@@ -81,8 +101,122 @@ fn permission_warning_styled(w: &str) -> String {
         .join("\n")
 }
 
+/// The auth methods whose credentials come from the environment (instance metadata, platform
+/// variables, a Kubernetes service account) rather than the config file.
+pub fn is_principal(auth: AuthMethod) -> bool {
+    matches!(
+        auth,
+        AuthMethod::InstancePrincipal
+            | AuthMethod::ResourcePrincipal
+            | AuthMethod::OkeWorkloadIdentity
+    )
+}
+
+/// The config of a principal method when the file or the profile is missing (the CLI's
+/// `build_empty_config`): an empty profile plus `--region`/`OCI_CLI_REGION` (else `OCI_REGION`)
+/// and `--endpoint`/`OCI_CLI_ENDPOINT`.
+fn config_without_file(opts: &ConfigOptions, env: &dyn Env) -> ResolvedConfig {
+    use ociauth::config::{Origin, Profile};
+    let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let name = set(opts.profile.clone())
+        .or_else(|| env.var("OCI_CLI_PROFILE"))
+        .unwrap_or_else(|| "DEFAULT".to_string());
+    let mut profile = Profile::new(name.clone());
+    if let Some(r) = set(opts.region.clone()) {
+        profile.set("region", r, Origin::Flag("--region"));
+    } else if let Some(r) = set(env.var("OCI_CLI_REGION")) {
+        profile.set("region", r, Origin::Env("OCI_CLI_REGION"));
+    } else if let Some(r) = set(env.var("OCI_REGION")) {
+        profile.set("region", r, Origin::Env("OCI_REGION"));
+    }
+    if let Some(e) = set(opts.endpoint.clone()) {
+        profile.set("endpoint", e, Origin::Flag("--endpoint"));
+    } else if let Some(e) = set(env.var("OCI_CLI_ENDPOINT")) {
+        profile.set("endpoint", e, Origin::Env("OCI_CLI_ENDPOINT"));
+    }
+    ResolvedConfig {
+        config_path: None,
+        profile_name: name,
+        profile,
+        warnings: Vec::new(),
+    }
+}
+
+/// `OCIAUTH_OKE_PROXYMUX_PORT` **[I]**: the OKE proxymux port instead of the SDKs' fixed 12250
+/// (for a local emulator whose proxymux listens elsewhere). Not an `oci` CLI variable.
+pub const OKE_PROXYMUX_PORT_VAR: &str = "OCIAUTH_OKE_PROXYMUX_PORT";
+
+/// The instance, resource or OKE principal provider, wrapped in the caching provider (refresh
+/// ahead of expiry, single flight, renewed after a 401). Nothing is fetched here.
+///
+/// - `instance_principal`: `OCI_METADATA_BASE_URL` (default the link-local metadata service),
+///   `--federation-endpoint`/`OCI_CLI_FEDERATION_ENDPOINT` (default `https://auth.<region>…/v1/x509`),
+///   `--cert-bundle` trusted for the federation endpoint.
+/// - `resource_principal`: the `OCI_RESOURCE_PRINCIPAL_*` variables (2.2, 1.1, 3.0). Under 1.1 the
+///   instance principal beneath it takes the same settings as above **[I]** (the CLI passes no
+///   federation endpoint there).
+/// - `oke_workload_identity`: `KUBERNETES_SERVICE_HOST`, `OCI_KUBERNETES_SERVICE_ACCOUNT_*`,
+///   `OCI_RESOURCE_PRINCIPAL_REGION`, and [`OKE_PROXYMUX_PORT_VAR`].
+fn principal_provider(
+    g: &GlobalArgs,
+    auth: AuthMethod,
+) -> Result<Arc<dyn CredentialsProvider>, CliError> {
+    let env: Arc<dyn Env> = Arc::new(ProcessEnv);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ca_bundle = g
+        .cert_bundle
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| ociauth::env::expand_user(p, env.as_ref()));
+    let ip = InstancePrincipalOptions {
+        federation_endpoint: g.federation_endpoint.clone(),
+        ca_bundle: ca_bundle.clone(),
+        ..InstancePrincipalOptions::default()
+    };
+    tracing::debug!("auth: {}", auth.name());
+    let provider: Arc<dyn CredentialsProvider> = match auth {
+        AuthMethod::InstancePrincipal => Arc::new(
+            InstancePrincipalProvider::new(ip, env, clock)
+                .map_err(CliError::fatal)?
+                .cached(),
+        ),
+        AuthMethod::ResourcePrincipal => {
+            let opts = ResourcePrincipalOptions {
+                instance_principal: ip,
+                ca_bundle,
+                ..ResourcePrincipalOptions::default()
+            };
+            Arc::new(
+                ResourcePrincipalProvider::from_env(opts, env, clock)
+                    .map_err(CliError::fatal)?
+                    .cached(),
+            )
+        }
+        _ => {
+            let mut opts = OkeWorkloadIdentityOptions::default();
+            if let Some(v) = env
+                .var(OKE_PROXYMUX_PORT_VAR)
+                .filter(|v| !v.trim().is_empty())
+            {
+                opts.proxymux_port = v.trim().parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                    CliError::fatal(format!(
+                        "{OKE_PROXYMUX_PORT_VAR}={v:?} is not a port number (1-65535); unset it \
+                         to use the proxymux's port 12250"
+                    ))
+                })?;
+            }
+            Arc::new(
+                OkeWorkloadIdentityProvider::from_env(opts, env, clock)
+                    .map_err(CliError::fatal)?
+                    .cached(),
+            )
+        }
+    };
+    Ok(provider)
+}
+
 /// The credentials provider for `--auth` (or `OCI_CLI_AUTH`). Every auth method goes through
-/// here; `api_key` and `security_token` exist so far, the others answer "not yet supported".
+/// here; `api_key`, `security_token` and the principals exist so far, the others answer "not yet supported".
 pub fn build_provider(
     g: &GlobalArgs,
     resolved: &ResolvedConfig,
@@ -111,6 +245,7 @@ pub fn build_provider(
             Ok(Arc::new(provider))
         }
         AuthMethod::SecurityToken => crate::cmd::session::token_provider(g, resolved),
+        auth if is_principal(auth) => principal_provider(g, auth),
         other => Err(CliError::fatal(format!(
             "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",
             other.name()
@@ -122,7 +257,7 @@ impl Ctx {
     /// Resolve the config, build the provider and the client.
     pub fn new(g: &GlobalArgs) -> Result<Ctx, CliError> {
         let auth = g.auth_method()?;
-        if !matches!(auth, AuthMethod::ApiKey | AuthMethod::SecurityToken) {
+        if !matches!(auth, AuthMethod::ApiKey | AuthMethod::SecurityToken) && !is_principal(auth) {
             // Refuse before reading any file: the other methods do not exist yet.
             return Err(CliError::fatal(format!(
                 "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",
@@ -151,7 +286,30 @@ impl Ctx {
             auth,
             out: g.output_options(),
             request_id,
+            provider_region: OnceLock::new(),
         })
+    }
+
+    /// [`Ctx::endpoint`], after asking the principal credentials for their region when neither
+    /// `--endpoint`, `--region` nor the profile gives one (the SDK clients use the signer's
+    /// region then). The credentials fetched here are cached for the request that follows.
+    pub async fn service_endpoint(&self, service: Service) -> Result<String, CliError> {
+        if self.endpoint_override.is_none()
+            && self.resolved.profile.get("region").is_none()
+            && self.provider_region.get().is_none()
+            && is_principal(self.auth)
+        {
+            let creds = self
+                .client
+                .provider()
+                .credentials()
+                .await
+                .map_err(|e| lib_error(e, None))?;
+            if let Some(r) = creds.region().filter(|r| !r.is_empty()) {
+                let _ = self.provider_region.set(r.to_string());
+            }
+        }
+        self.endpoint(service)
     }
 
     /// The base URL of a service: `--endpoint` as given (plus the base path), else the region's.
@@ -163,7 +321,29 @@ impl Ctx {
             }
             return Ok(format!("{url}{base}"));
         }
+        if self.resolved.profile.get("region").is_none()
+            && let Some(region) = self.provider_region.get()
+        {
+            let region = regions::resolve_region(region, &ProcessEnv).map_err(|e| {
+                CliError::fatal(format!(
+                    "{e} (region given by the {} credentials; pass --region to choose another)",
+                    self.auth.name()
+                ))
+            })?;
+            return Ok(regions::endpoint_with_override(service, &region, None));
+        }
         let region = self.resolved.profile.get("region").ok_or_else(|| {
+            if is_principal(self.auth) {
+                let from = match self.auth {
+                    AuthMethod::InstancePrincipal => "the instance metadata service gave none",
+                    _ => "OCI_RESOURCE_PRINCIPAL_REGION is not set",
+                };
+                return CliError::fatal(format!(
+                    "no region for --auth {}: {from}; pass --region (or OCI_CLI_REGION), or \
+                     --endpoint",
+                    self.auth.name()
+                ));
+            }
             CliError::fatal(format!(
                 "no region: set region in profile [{}] of {}, or pass --region (or OCI_CLI_REGION)",
                 self.resolved.profile_name,

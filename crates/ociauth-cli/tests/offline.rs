@@ -194,13 +194,8 @@ fn auth_values() {
         r.stderr
             .starts_with("error: invalid value 'bogus' for '--auth <METHOD>'")
     );
-    for method in [
-        "instance_principal",
-        "resource_principal",
-        "oke_workload_identity",
-        "instance_obo_user",
-        "workload_identity_federation",
-    ] {
+    // (The principal methods are tested in principals.rs.)
+    for method in ["instance_obo_user", "workload_identity_federation"] {
         // The global option is accepted before the subcommand too.
         let r = Cmd::new(home.path(), &["--auth", method, "os", "ns", "get"]).run();
         assert_eq!(r.code, 1, "{method}");

@@ -16,7 +16,8 @@
 //!
 //! On a 401 the client calls `provider.invalidate()`, takes credentials again and, if they differ
 //! from the ones that were refused (a renewed token), retries once. With an unchanged key (API
-//! keys) it does not, so a 401 costs one request, as with the CLI [I].
+//! keys) it does not, so a 401 costs one request, as with the CLI [I]. If renewing fails, that
+//! error is returned instead of the 401 (as the Python SDK raises the refresh's error).
 //!
 //! The target is never re-encoded. The URL string is parsed with [`url::Url`] only to find the
 //! authority and the target; reqwest sends `Url`'s serialization, so that is what is signed. If
@@ -573,8 +574,12 @@ impl Client {
                                 continue;
                             }
                             Ok(_) => {}
+                            // The reason the credentials cannot be renewed (a refused
+                            // certificate, a changed tenancy) says more than the 401, and is
+                            // what the SDKs raise from `refresh_security_token` here.
                             Err(e) => {
-                                tracing::debug!(error = %e, "401: renewing credentials failed")
+                                tracing::debug!(error = %e, "401: renewing credentials failed");
+                                return Err(e);
                             }
                         }
                     }

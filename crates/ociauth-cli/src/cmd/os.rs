@@ -190,7 +190,7 @@ pub async fn run(g: &GlobalArgs, cmd: OsCommand) -> Result<(), CliError> {
         _ => {}
     }
     let ctx = Ctx::new(g)?;
-    let endpoint = ctx.endpoint(Service::ObjectStorage)?;
+    let endpoint = ctx.service_endpoint(Service::ObjectStorage).await?;
     let c = Call {
         ctx: &ctx,
         endpoint: &endpoint,
