@@ -110,6 +110,8 @@ pub fn build_provider(
             }
             Ok(Arc::new(provider))
         }
+        AuthMethod::SecurityToken => crate::cmd::exchange::security_token_provider(resolved),
+        AuthMethod::WorkloadIdentityFederation => crate::cmd::exchange::wif_provider(g, resolved),
         other => Err(CliError::fatal(format!(
             "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",
             other.name()
@@ -121,7 +123,10 @@ impl Ctx {
     /// Resolve the config, build the provider and the client.
     pub fn new(g: &GlobalArgs) -> Result<Ctx, CliError> {
         let auth = g.auth_method()?;
-        if auth != AuthMethod::ApiKey {
+        if !matches!(
+            auth,
+            AuthMethod::ApiKey | AuthMethod::SecurityToken | AuthMethod::WorkloadIdentityFederation
+        ) {
             // Refuse before reading any file: the other methods do not exist yet.
             return Err(CliError::fatal(format!(
                 "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",

@@ -40,6 +40,19 @@ enum Command {
     /// Setup commands (key generation).
     #[command(subcommand)]
     Setup(cmd::setup::SetupCommand),
+    /// Session commands.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Runs a command with a session profile (OCI_CLI_PROFILE, OCI_CLI_AUTH=security_token) and
+    /// keeps its token fresh for as long as the command runs.
+    Exec(cmd::exec::ExecArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// Exchanges a workload identity token (GitHub Actions, OIDC, a file…) for a session token
+    /// at an identity domain and writes it as a session profile.
+    Exchange(cmd::exchange::ExchangeArgs),
 }
 
 fn main() {
@@ -104,6 +117,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Setup(c) => cmd::setup::run(c),
         Command::Os(c) => runtime()?.block_on(cmd::os::run(&globals, c)),
         Command::RawRequest(a) => runtime()?.block_on(cmd::raw_request::run(&globals, a)),
+        Command::Session(SessionCommand::Exchange(a)) => cmd::exchange::run(&globals, a),
+        Command::Exec(a) => cmd::exec::run(&globals, a),
     }
 }
 
