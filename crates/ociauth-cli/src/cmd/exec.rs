@@ -66,7 +66,7 @@ const MIN_RETRY: Duration = Duration::from_secs(1);
 /// What keeps the profile's token fresh.
 enum Keeper {
     Wif {
-        session: WifSession,
+        session: Box<WifSession>,
         config_path: PathBuf,
     },
     Session {
@@ -315,7 +315,7 @@ fn keeper(g: &GlobalArgs, resolved: &ResolvedConfig) -> Result<Keeper, CliError>
             )));
         }
         return Ok(Keeper::Wif {
-            session: WifSession::new(g, resolved)?,
+            session: Box::new(WifSession::new(g, resolved)?),
             config_path,
         });
     }
