@@ -419,22 +419,22 @@ impl SessionState {
     }
 }
 
-/// Whether the token's `jwk` claim (when it has one) is the public half of `key`.
+/// Whether `token` may belong to `key`: false only when the token is not a JWT, or its `jwk`
+/// claim (the public key it is bound to, a JSON string or object) names another key. A token
+/// without a readable `jwk` is given the benefit of the doubt.
 pub fn token_matches_key(token: &str, key: &PrivateKey) -> bool {
     let Ok(jwt) = jwt::decode_unverified(token) else {
         return false;
     };
     let jwk = match jwt.claim("jwk") {
-        None => return true,
-        Some(serde_json::Value::String(s)) => match serde_json::from_str(s) {
-            Ok(v) => v,
-            Err(_) => return false,
-        },
-        Some(v) => v.clone(),
+        Some(serde_json::Value::String(s)) => serde_json::from_str(s).ok(),
+        Some(v) => Some(v.clone()),
+        None => None,
     };
-    RsaJwk::from_json(&jwk)
-        .and_then(|j| j.public_key())
-        .is_ok_and(|p| p.fingerprint() == key.fingerprint())
+    match jwk.map(|j| RsaJwk::from_json(&j).and_then(|j| j.public_key())) {
+        Some(Ok(public)) => public.fingerprint() == key.fingerprint(),
+        _ => true,
+    }
 }
 
 /// Read a session directory's token and (unencrypted) key; `None` when either is missing,
@@ -762,6 +762,8 @@ mod tests {
         assert!(token_matches_key(&as_object, &key));
         let without = token(serde_json::json!({"exp": 5}));
         assert!(token_matches_key(&without, &other));
+        let unreadable = token(serde_json::json!({"exp": 5, "jwk": "{not json"}));
+        assert!(token_matches_key(&unreadable, &other));
         assert!(!token_matches_key("not a token", &key));
     }
 }
