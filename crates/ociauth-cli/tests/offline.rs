@@ -195,12 +195,10 @@ fn auth_values() {
             .starts_with("error: invalid value 'bogus' for '--auth <METHOD>'")
     );
     for method in [
-        "security_token",
         "instance_principal",
         "resource_principal",
         "oke_workload_identity",
         "instance_obo_user",
-        "workload_identity_federation",
     ] {
         // The global option is accepted before the subcommand too.
         let r = Cmd::new(home.path(), &["--auth", method, "os", "ns", "get"]).run();

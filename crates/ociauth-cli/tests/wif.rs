@@ -496,6 +496,55 @@ async fn exchange_takes_the_secret_from_the_environment_and_every_subject_source
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_names_the_profile_default_only_in_a_new_config_file() {
+    let w = World::start().await;
+    let jwt = w.write_file("jwt", &w.idp.token(json!({})));
+    let args = [
+        "session",
+        "exchange",
+        "--domain-url",
+        &w.url(),
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-file",
+        &w.file("secret"),
+        "--subject-token-file",
+        jwt.to_str().unwrap(),
+    ];
+    // The region comes from OCI_CLI_REGION (a short code is written as the region's name).
+    let r = run(w.cmd(&args).env("OCI_CLI_REGION", "iad")).await;
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+    assert_eq!(r.stdout, written(&w.config(), "DEFAULT"));
+    let text = std::fs::read_to_string(w.config()).unwrap();
+    assert!(text.starts_with("[DEFAULT]\nfingerprint="), "{text}");
+    assert!(text.contains("\nregion=us-ashburn-1\n"), "{text}");
+
+    // Now the file exists: the profile must be named (nothing is asked).
+    let r = run(w.cmd(&args).env("OCI_CLI_REGION", "iad")).await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr),
+        (
+            1,
+            "",
+            format!(
+                "ERROR: {} exists: name the profile to write with --profile-name\n",
+                w.config().display()
+            )
+        )
+    );
+    // No region at all.
+    let r = run(w.cmd(&args).args(&["--profile-name", "x"])).await;
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            1,
+            "ERROR: a region is needed for the session profile: give --region (or set OCI_CLI_REGION)\n"
+        )
+    );
+    assert_eq!(w.exchanges(), 1);
+}
+
 /// `session exchange` refused: exit 1, nothing on stdout, exactly `line` on stderr, no profile.
 async fn assert_refused(w: &World, subject: &str, secret: &str, line: &str) {
     let jwt = w.write_file("bad-jwt", subject);
