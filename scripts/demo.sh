@@ -74,7 +74,17 @@ run_method() {
 run_method "API key (--auth api_key)" -- \
   "$OCIAUTH" os ns get --config-file "$CONFIG" --endpoint "$URL"
 
-# 2. Workload identity federation: an external JWT exchanged at the emulator's identity domain
+# 2. Session token: a session made from that API key (GenerateUpst, as
+#    `oci session authenticate --no-browser`), then used with --auth security_token.
+SESSIONS="$work/sessions"
+"$OCIAUTH" session authenticate --no-browser --profile-name demo-session --region us-ashburn-1 \
+  --config-location "$work/session-config" --token-location "$SESSIONS" \
+  --config-file "$CONFIG" --endpoint "$URL" >/dev/null
+run_method "session token (security_token)" -- \
+  "$OCIAUTH" os ns get --auth security_token --profile demo-session \
+  --config-file "$work/session-config" --endpoint "$URL"
+
+# 3. Workload identity federation: an external JWT exchanged at the emulator's identity domain
 # (its domain URL is the base URL). The issuer here is the domain's own client-credentials
 # grant, standing in for any OIDC issuer (GitHub Actions, GitLab, Entra ID, Keycloak...): the app
 # "demo-robot" gets a JWT for the audience https://cloud.oracle.com, and a trust maps it to the

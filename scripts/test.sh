@@ -8,8 +8,9 @@
 # A second run reuses everything it installed and only re-runs the tests.
 #
 # Steps:
-#   1. tools: the official OCI Python SDK + CLI (pinned) in .interop/venv, the openssl CLI
-#      (and, later, Chromium and the oidc-provider IdP: see the marked places below);
+#   1. tools: the official OCI Python SDK + CLI (pinned) in .interop/venv, the openssl CLI,
+#      Debian's Chromium + playwright-core (scripts/setup-browser.sh) and the oidc-provider
+#      IdP (scripts/setup-idp.sh);
 #   2. lint: scripts/lint.sh (rustfmt --check, clippy -D warnings), first, so a lint failure
 #      fails fast; OCIAUTH_SKIP_LINT=1 skips it while iterating locally (CI never sets it);
 #   3. tests: doc tests, then `cargo nextest run --workspace` (its Summary line is the last
@@ -17,10 +18,12 @@
 #
 # Environment it reads:
 #   OCIAUTH_INTEROP_VENV   where the venv lives (default .interop/venv); exported for the tests
+#   OCIAUTH_CHROMIUM       the Chromium to drive (default /usr/bin/chromium); exported
 #   OCIAUTH_SKIP_LINT=1    skip step 2
 #   CI                     set by CI; the interop tests then fail instead of skipping when the
 #                          venv is missing (tests/interop/src/lib.rs)
-# Everything it downloads or builds stays under .interop/ (git-ignored) and target/.
+# Everything it downloads or builds stays under .interop/, target/ and the git-ignored
+# node_modules of tests/interop/{browser,idp}/ (plus Debian packages).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
@@ -85,20 +88,23 @@ if ! command -v openssl >/dev/null; then
     apt_install openssl
 fi
 
-# --- 1c. Chromium, for the browser-login tests -- LATER ISSUE: fill in here ------------------
-# Debian's package, only when missing (about 40 s, 290 MB):
-#   command -v chromium >/dev/null || { step "installing chromium"; apt_install chromium; }
-#   export OCIAUTH_CHROMIUM=/usr/bin/chromium
-# Start it with --headless --no-sandbox --disable-gpu --no-first-run
-# --disable-background-networking --disable-component-update --disable-sync and a temporary
-# --user-data-dir (testing-and-dependencies.md §4).
+# --- 1c. Chromium + playwright-core, for the browser-login test ------------------------------
+# Debian's Chromium, only when missing (about 40 s, 290 MB); the test drives it through the npm
+# package playwright-core (no browser download), installed by scripts/setup-browser.sh.
+CHROMIUM="${OCIAUTH_CHROMIUM:-/usr/bin/chromium}"
+if [[ ! -x "$CHROMIUM" ]]; then
+    step "installing chromium (about 40 s)"
+    apt_install chromium
+fi
+export OCIAUTH_CHROMIUM="$CHROMIUM"
+step "browser automation (scripts/setup-browser.sh)"
+scripts/setup-browser.sh
 
-# --- 1d. oidc-provider IdP, for the WIF tests -- LATER ISSUE: fill in here -------------------
-# npm package `oidc-provider`, pinned in a package.json + package-lock.json of the repo,
-# installed under .interop/ and skipped when node_modules is current, e.g.:
-#   (cd "$INTEROP/idp" && npm ci --no-audit --no-fund)
-#   export OCIAUTH_IDP_DIR="$INTEROP/idp"
-# (testing-and-dependencies.md §3)
+# --- 1d. oidc-provider IdP, for the workload identity federation tests ---------------------
+# npm package `oidc-provider`, pinned in tests/interop/idp/package{,-lock}.json; skipped when
+# the pinned version is already installed (testing-and-dependencies.md §3).
+step "oidc-provider IdP (scripts/setup-idp.sh)"
+scripts/setup-idp.sh
 
 # --- 2. lint -------------------------------------------------------------------------------
 if [[ "${OCIAUTH_SKIP_LINT:-}" == 1 ]]; then

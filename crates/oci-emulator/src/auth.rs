@@ -747,6 +747,8 @@ async fn generate_upst(
     let is_user = match &principal.method {
         AuthMethod::ApiKey { .. } => true,
         AuthMethod::SessionToken { kind } => kind == "user",
+        // Instance certificates and resource keys are not users: no UPST for them.
+        AuthMethod::Certificate { .. } | AuthMethod::ResourceKey { .. } => false,
     };
     let known = app.store.read(|d| {
         d.tenancy.id == principal.tenancy_id

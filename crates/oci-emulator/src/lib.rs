@@ -33,6 +33,19 @@
 //! buckets, objects), [`server`] (router, envelope, errors), one module per OCI service
 //! ([`object_storage`], [`identity`], [`auth`]: login page, session-token refresh and
 //! GenerateUpst), [`tokens`] (the authority that issues and verifies `ST$` tokens).
+//!
+//! Principals: [`principals`] (instances, resources, OKE clusters and their keys, in
+//! `DIR/principals.json`), [`imds`] (the instance metadata service at `/opc/v2`, or
+//! `/imds/<instance>/opc/v2`), [`certs`] (the instance-identity CA chain), [`federation`]
+//! (`POST /v1/x509`), [`resource_principal`] (RPT/RPST services, RP 2.2 files), [`oke`] (the TLS
+//! proxymux, `EmulatorConfig::oke_port`), [`faults`] (fault injection and the loopback-only
+//! admin API under `/_emulator/`).
+//!
+//! ```text
+//! OCI_METADATA_BASE_URL=http://127.0.0.1:8990/opc/v2 \
+//!   oci os ns get --auth instance_principal --federation-endpoint http://127.0.0.1:8990/v1/x509 \
+//!   --endpoint http://127.0.0.1:8990
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -42,14 +55,24 @@ use std::time::Duration;
 use ociauth::env::{Clock, SystemClock};
 
 pub mod auth;
+pub mod certs;
+pub mod faults;
+pub mod federation;
 pub mod identity;
 pub mod identity_domain;
+pub mod imds;
 pub mod object_storage;
+pub mod oke;
+pub mod principals;
+pub mod resource_principal;
 pub mod server;
 pub mod state;
 pub mod tokens;
 pub mod verify;
 
+pub use faults::{Fault, Faults};
+pub use principals::{Principals, PrincipalsError};
+pub use resource_principal::Rp22Files;
 pub use server::{Limits, LogSink};
 pub use state::{State, StateError};
 pub use tokens::{TokenAuthority, TokenLifetimes, TokenRequest};
@@ -73,6 +96,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Principals(#[from] PrincipalsError),
+    #[error("cannot start the OKE proxymux: {0}")]
+    Oke(#[from] oke::OkeError),
 }
 
 /// How to run an emulator.
@@ -97,6 +124,8 @@ pub struct EmulatorConfig {
     pub token_verifier: Option<Arc<dyn TokenVerifier>>,
     /// Lifetimes of the tokens the emulator issues.
     pub token_lifetimes: TokenLifetimes,
+    /// Also serve the OKE proxymux over TLS on this port (0: any free port); `None`: not at all.
+    pub oke_port: Option<u16>,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -126,7 +155,13 @@ impl EmulatorConfig {
             log: Arc::new(|line: &str| eprintln!("{line}")),
             token_verifier: None,
             token_lifetimes: TokenLifetimes::default(),
+            oke_port: None,
         }
+    }
+    /// Serve the OKE proxymux over TLS on `port` (0: any free port).
+    pub fn oke_port(mut self, port: u16) -> Self {
+        self.oke_port = Some(port);
+        self
     }
     pub fn token_lifetimes(mut self, lifetimes: TokenLifetimes) -> Self {
         self.token_lifetimes = lifetimes;
@@ -156,6 +191,7 @@ pub struct RunningEmulator {
     app: server::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    oke: Option<oke::OkeServer>,
 }
 
 impl std::fmt::Debug for RunningEmulator {
@@ -198,8 +234,59 @@ impl RunningEmulator {
     pub fn set_token_verifier(&self, v: Option<Arc<dyn TokenVerifier>>) {
         self.app.verifier.set_token_verifier(v);
     }
+    /// Instances, resources and OKE clusters.
+    pub fn principals(&self) -> &Arc<Principals> {
+        &self.app.principals
+    }
+    /// `http://127.0.0.1:PORT/opc/v2`: the metadata service of the current instance
+    /// (`OCI_METADATA_BASE_URL`).
+    pub fn imds_base_url(&self) -> String {
+        format!("{}/opc/v2", self.base_url())
+    }
+    /// The metadata service of a given instance (name or OCID).
+    pub fn imds_base_url_for(&self, instance: &str) -> String {
+        format!("{}/imds/{instance}/opc/v2", self.base_url())
+    }
+    /// `http://127.0.0.1:PORT/v1/x509` (`OCI_CLI_FEDERATION_ENDPOINT`, the Python signer's
+    /// `federation_endpoint`).
+    pub fn federation_endpoint(&self) -> String {
+        format!("{}/v1/x509", self.base_url())
+    }
+    /// The fault table (see [`faults`]).
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.app.faults
+    }
+    /// Add a fault; returns its id. Panics never; invalid faults are an `Err` with the reason.
+    pub fn inject_fault(&self, fault: Fault) -> Result<u64, String> {
+        self.app.faults.add(fault)
+    }
+    /// Remove all faults.
+    pub fn clear_faults(&self) {
+        self.app.faults.clear();
+    }
+    /// Mint an RP 2.2 token and key for a resource (see [`resource_principal::mint_rp22`]).
+    pub fn mint_rp22(
+        &self,
+        resource: &str,
+        out_dir: Option<&Path>,
+    ) -> Result<Rp22Files, PrincipalsError> {
+        resource_principal::mint_rp22(
+            &self.app.principals,
+            &self.app.tokens,
+            resource,
+            out_dir,
+            None,
+        )
+    }
+    /// The OKE proxymux, when started ([`EmulatorConfig::oke_port`]).
+    pub fn oke(&self) -> Option<&oke::OkeServer> {
+        self.oke.as_ref()
+    }
     /// Stop accepting connections, let open requests finish, and wait for the server to end.
     pub async fn shutdown(mut self) {
+        if let Some(o) = self.oke.take() {
+            o.shutdown().await;
+        }
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -242,6 +329,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
         store.clone(),
         config.clock.clone(),
     )?);
+    let principals = Arc::new(Principals::open(store.clone(), config.clock.clone())?);
     let app: server::AppState = Arc::new(server::App {
         domain,
         store,
@@ -250,6 +338,8 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
         clock: config.clock.clone(),
         limits: config.limits,
         log: config.log.clone(),
+        principals,
+        faults: Arc::new(Faults::default()),
     });
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -258,6 +348,10 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
     let addr = listener
         .local_addr()
         .map_err(|source| Error::Bind { addr, source })?;
+    let oke = match config.oke_port {
+        Some(port) => Some(oke::start(app.clone(), config.bind, port).await?),
+        None => None,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = server::router(app.clone());
     let task = tokio::spawn(server::serve(listener, router, async move {
@@ -268,5 +362,6 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
         app,
         stop: Some(tx),
         task: Some(task),
+        oke,
     })
 }

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use oci_emulator::principals::{NewCluster, NewInstance, NewResource};
 use oci_emulator::state::{CREDENTIALS_FILE, DEFAULT_USER_NAME};
-use oci_emulator::{DEFAULT_PORT, EmulatorConfig, State, TokenLifetimes};
+use oci_emulator::{
+    DEFAULT_PORT, EmulatorConfig, Principals, State, TokenAuthority, TokenLifetimes,
+};
 use ociauth::env::SystemClock;
 use ociauth::keys::PublicKey;
 
@@ -40,6 +43,107 @@ enum Command {
         /// refreshed: the token's `sess_exp` (OCI: 86400).
         #[arg(long, value_name = "SECS", default_value_t = 86400, value_parser = clap::value_parser!(u64).range(1..))]
         session_max_ttl: u64,
+        /// Also serve the OKE workload-identity proxymux over TLS on this port (the SDKs use
+        /// 12250; 0 picks a free one). Its CA is DIR/oke/ca.pem.
+        #[arg(long)]
+        oke_port: Option<u16>,
+    },
+    /// Register a compute instance (instance principal); prints its OCID.
+    AddInstance {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// Name, also used in /imds/<name>/opc/v2 (default: instance-N).
+        #[arg(long)]
+        name: Option<String>,
+        /// Region identifier or short code (default: the emulator's region).
+        #[arg(long)]
+        region: Option<String>,
+        /// Text served at /instance/region (default: the short code, e.g. iad).
+        #[arg(long)]
+        region_text: Option<String>,
+        /// Also serve the legacy /opc/v1 paths (no Authorization header needed).
+        #[arg(long)]
+        imds_v1: bool,
+        /// Make it the instance /opc/v2 answers for.
+        #[arg(long)]
+        current: bool,
+    },
+    /// Register a resource (resource principal); prints its OCID.
+    AddResource {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// Name (default: resource-N).
+        #[arg(long)]
+        name: Option<String>,
+        /// Resource type: the OCID kind and res_type claim (fnfunc, autonomousdatabase, ...).
+        #[arg(long = "type", default_value = "fnfunc")]
+        resource_type: String,
+        /// RP 1.1: the instance (name) hosting the resource.
+        #[arg(long)]
+        instance: Option<String>,
+        /// RP 3.0: the parent resource (name).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// Register an OKE cluster (workload identity); prints its OCID.
+    AddOkeCluster {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// Name (default: cluster-N).
+        #[arg(long)]
+        name: Option<String>,
+        /// A basic cluster: its proxymux answers 403.
+        #[arg(long)]
+        basic: bool,
+    },
+    /// Give an instance a new leaf certificate and key; prints the SHA-1 fingerprint.
+    RotateCert {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// Instance name or OCID.
+        #[arg(long)]
+        instance: String,
+        /// Write this tenancy into opc-tenant from now on ("" for the emulator's own), to test
+        /// the SDKs' tenancy-change check.
+        #[arg(long)]
+        cert_tenant: Option<String>,
+    },
+    /// Mint an RP 2.2 session token and key for a resource; prints the export lines.
+    MintRpst {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// Resource name or OCID.
+        #[arg(long)]
+        resource: String,
+        /// Directory for `rpst` and `private.pem` (default: DIR/resources/<name>/rp22).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Token lifetime in minutes (default 20).
+        #[arg(long, default_value_t = 20)]
+        lifetime_minutes: u64,
+    },
+    /// Mint a Kubernetes service-account token for an OKE cluster.
+    MintSaToken {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
+        /// Cluster name or OCID.
+        #[arg(long)]
+        cluster: String,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long, default_value = "default")]
+        service_account: String,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        lifetime_minutes: u64,
+        /// Write the token to this file (0600) and print its path; default: print the token.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the instances, resources and OKE clusters (JSON).
+    Principals {
+        #[arg(long, env = "OCI_EMULATOR_STATE")]
+        state: PathBuf,
     },
     /// Register a new user; prints its OCID.
     AddUser {
@@ -127,6 +231,11 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+fn open_principals(dir: &std::path::Path) -> Result<Principals, String> {
+    let state = Arc::new(open_state(dir)?);
+    Principals::open(state, Arc::new(SystemClock)).map_err(|e| e.to_string())
+}
+
 fn open_state(dir: &std::path::Path) -> Result<State, String> {
     State::open(dir, Arc::new(SystemClock))
         .map(|(s, _)| s)
@@ -140,6 +249,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             port,
             session_token_ttl,
             session_max_ttl,
+            oke_port,
         } => {
             let lifetimes = TokenLifetimes {
                 session: Duration::from_secs(session_token_ttl),
@@ -147,13 +257,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ..TokenLifetimes::default()
             };
             let had_credentials = state.join(CREDENTIALS_FILE).exists();
-            let emu = oci_emulator::start(
-                EmulatorConfig::new(state)
-                    .port(port)
-                    .token_lifetimes(lifetimes),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let mut config = EmulatorConfig::new(state)
+                .port(port)
+                .token_lifetimes(lifetimes);
+            config.oke_port = oke_port;
+            let emu = oci_emulator::start(config)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("oci-emulator listening on {}", emu.base_url());
             let credentials = emu.state().credentials_path();
             if !had_credentials && let Ok(text) = std::fs::read_to_string(&credentials) {
@@ -168,6 +278,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
             }
             eprintln!(
+                "  instance principals: OCI_METADATA_BASE_URL={} --federation-endpoint {}",
+                emu.imds_base_url(),
+                emu.federation_endpoint()
+            );
+            if let Some(oke) = emu.oke() {
+                eprintln!(
+                    "  OKE proxymux on {} (CA: {})",
+                    oke.base_url(),
+                    oke.ca_path().display()
+                );
+            }
+            eprintln!(
                 "  try: oci os ns get --config-file {} --endpoint {}",
                 emu.config_path().display(),
                 emu.base_url()
@@ -177,6 +299,129 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
             eprintln!("oci-emulator: shutting down");
             emu.shutdown().await;
+            Ok(())
+        }
+        Command::AddInstance {
+            state,
+            name,
+            region,
+            region_text,
+            imds_v1,
+            current,
+        } => {
+            let p = open_principals(&state)?;
+            let inst = p
+                .add_instance(NewInstance {
+                    name,
+                    region,
+                    region_text,
+                    imds_v1,
+                })
+                .map_err(|e| e.to_string())?;
+            if current {
+                p.set_current_instance(&inst.name)
+                    .map_err(|e| e.to_string())?;
+            }
+            println!("{}", inst.id);
+            Ok(())
+        }
+        Command::AddResource {
+            state,
+            name,
+            resource_type,
+            instance,
+            parent,
+        } => {
+            let p = open_principals(&state)?;
+            let r = p
+                .add_resource(NewResource {
+                    name,
+                    resource_type: Some(resource_type),
+                    instance,
+                    parent,
+                })
+                .map_err(|e| e.to_string())?;
+            println!("{}", r.id);
+            Ok(())
+        }
+        Command::AddOkeCluster { state, name, basic } => {
+            let p = open_principals(&state)?;
+            let c = p
+                .add_cluster(NewCluster { name, basic })
+                .map_err(|e| e.to_string())?;
+            println!("{}", c.id);
+            Ok(())
+        }
+        Command::RotateCert {
+            state,
+            instance,
+            cert_tenant,
+        } => {
+            let p = open_principals(&state)?;
+            let id = p
+                .rotate_cert(&instance, cert_tenant.as_deref())
+                .map_err(|e| e.to_string())?;
+            println!("{}", oci_emulator::certs::fingerprint(&id.leaf.der, false));
+            Ok(())
+        }
+        Command::MintRpst {
+            state,
+            resource,
+            out,
+            lifetime_minutes,
+        } => {
+            let p = open_principals(&state)?;
+            let tokens = TokenAuthority::open(p.state(), Arc::new(SystemClock))
+                .map_err(|e| e.to_string())?;
+            let files = oci_emulator::resource_principal::mint_rp22(
+                &p,
+                &tokens,
+                &resource,
+                out.as_deref(),
+                Some(Duration::from_secs(lifetime_minutes.max(1) * 60)),
+            )
+            .map_err(|e| e.to_string())?;
+            print!("{}", files.exports());
+            Ok(())
+        }
+        Command::MintSaToken {
+            state,
+            cluster,
+            namespace,
+            service_account,
+            lifetime_minutes,
+            out,
+        } => {
+            let p = open_principals(&state)?;
+            let token = oci_emulator::oke::mint_sa_token(
+                &p,
+                &cluster,
+                &namespace,
+                &service_account,
+                Duration::from_secs(lifetime_minutes.max(1) * 60),
+            )
+            .map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => {
+                    ociauth::fsutil::write_private_atomic(&path, token.as_bytes())
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    println!("{}", path.display());
+                }
+                None => println!("{token}"),
+            }
+            Ok(())
+        }
+        Command::Principals { state } => {
+            let p = open_principals(&state)?;
+            let v = serde_json::json!({
+                "instances": p.instances(),
+                "resources": p.resources(),
+                "okeClusters": p.clusters(),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::AddUser {
@@ -255,6 +500,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!(
                 "export OCI_CLI_ENDPOINT={}",
                 shell_quote(&format!("http://127.0.0.1:{port}"))
+            );
+            // Instance principals: the metadata service and the X.509 federation endpoint.
+            println!(
+                "export OCI_METADATA_BASE_URL={}",
+                shell_quote(&format!("http://127.0.0.1:{port}/opc/v2"))
+            );
+            println!(
+                "export OCI_CLI_FEDERATION_ENDPOINT={}",
+                shell_quote(&format!("http://127.0.0.1:{port}/v1/x509"))
             );
             Ok(())
         }

@@ -53,6 +53,10 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub log: LogSink,
+    /// Instances, resources and OKE clusters (instance/resource principals, workload identity).
+    pub principals: Arc<crate::principals::Principals>,
+    /// Injected faults (tests).
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 pub type AppState = Arc<App>;
@@ -154,6 +158,28 @@ pub(crate) fn guard(app: &AppState, policy: SigningPolicy, body: BodyMode) -> Gu
             app: app.clone(),
             policy,
             body,
+            resolver: None,
+        },
+        call as AuthFn,
+    )
+}
+
+/// [`guard`] with a route-specific key lookup tried before the generic rules.
+pub(crate) fn guard_with(
+    app: &AppState,
+    policy: SigningPolicy,
+    body: BodyMode,
+    resolver: Arc<crate::verify::KeyResolver>,
+) -> GuardLayer {
+    fn call(s: State<Authn>, r: Request, n: Next) -> AuthFuture {
+        Box::pin(authenticate(s, r, n))
+    }
+    from_fn_with_state(
+        Authn {
+            app: app.clone(),
+            policy,
+            body,
+            resolver: Some(resolver),
         },
         call as AuthFn,
     )
@@ -167,12 +193,25 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::identity::routes(&app))
         .merge(crate::auth::routes(&app))
         .merge(crate::identity_domain::routes(&app))
+        .merge(crate::imds::routes(&app))
+        .merge(crate::federation::routes(&app))
+        .merge(crate::resource_principal::routes(&app))
+        .merge(crate::faults::admin_routes(&app))
         .route("/health", get(health))
         // The CLI's clock-skew probe after a 401: `HEAD <endpoint>`, unauthenticated.
         .route("/", head(date_probe))
         .route("/20160918", head(date_probe))
         // Unknown paths need a valid signature too, then answer 404 (as OCI does).
         .fallback(axum::handler::Handler::layer(not_found, fallback_guard))
+        .layer(from_fn_with_state(app.clone(), crate::faults::inject))
+        .layer(from_fn_with_state(app.clone(), envelope))
+        .with_state(app)
+}
+
+/// A router for another listener (the OKE proxymux) with the same fault injection and envelope.
+pub(crate) fn finish(router: Router<AppState>, app: AppState) -> Router {
+    router
+        .layer(from_fn_with_state(app.clone(), crate::faults::inject))
         .layer(from_fn_with_state(app.clone(), envelope))
         .with_state(app)
 }
@@ -238,9 +277,13 @@ pub(crate) async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connection info lets the admin API refuse non-loopback clients.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// `http://addr`.

@@ -78,6 +78,10 @@ pub enum AuthMethod {
     /// A session token (`ST$…`); `kind` is what the token verifier calls it (e.g. `user`,
     /// `instance`, `resource`).
     SessionToken { kind: String },
+    /// An X.509 certificate (the federation endpoint's `<tenancy>/fed-x509/<fingerprint>`).
+    Certificate { fingerprint: String },
+    /// A resource's own key (RP 2.1.x `resource/v2.1…/<id>` key ids).
+    ResourceKey { key_id: String },
 }
 
 /// The authenticated caller, inserted into the request extensions for handlers.
@@ -106,6 +110,24 @@ pub trait TokenVerifier: Send + Sync + std::fmt::Debug {
     /// (never shown to the client; it must not contain the token).
     fn verify(&self, token: &str, now: SystemTime) -> Result<VerifiedToken, String>;
 }
+
+/// A key that a route's own [`KeyResolver`] found for a key id (RP 2.1 `resource/v2.1/…` key ids,
+/// the X.509 federation endpoint's `<tenancy>/fed-x509/<fingerprint>`).
+#[derive(Debug, Clone)]
+pub struct ResolvedKey {
+    pub public_key: PublicKey,
+    pub principal: Principal,
+    /// Headers that must additionally be signed.
+    pub required_headers: Vec<String>,
+}
+
+/// A route-specific key lookup, consulted before the API-key and `ST$` rules: `None` when it
+/// does not recognise the key id (the generic rules apply), `Some(Err(reason))` to reject (the
+/// reason goes to the log only).
+pub type KeyResolver = KeyResolverFn<'static>;
+/// [`KeyResolver`] that may borrow from its caller (for one request).
+pub type KeyResolverFn<'a> =
+    dyn Fn(&str, SystemTime) -> Option<Result<ResolvedKey, String>> + Send + Sync + 'a;
 
 /// Looks up registered API keys.
 pub trait KeyStore: Send + Sync {
@@ -279,6 +301,16 @@ impl Verifier {
         req: &RequestHead<'_>,
         policy: &SigningPolicy,
     ) -> Result<Verified, Rejection> {
+        self.verify_head_with(req, policy, None)
+    }
+
+    /// [`Self::verify_head`] with a route-specific key lookup tried first.
+    pub fn verify_head_with(
+        &self,
+        req: &RequestHead<'_>,
+        policy: &SigningPolicy,
+        resolver: Option<&KeyResolverFn<'_>>,
+    ) -> Result<Verified, Rejection> {
         // 1. Authorization present, Signature scheme.
         let auth = match req.headers.get(header::AUTHORIZATION) {
             None => return Err(Rejection::new("no Authorization header")),
@@ -407,38 +439,41 @@ impl Verifier {
         };
 
         // 7. Resolve the key.
-        let (public_key, principal, token_headers) =
-            if let Some(token) = params.key_id.strip_prefix("ST$") {
-                let Some(tv) = self.token_verifier() else {
-                    return Err(reject(
-                        "session tokens (ST$ key ids) are not enabled in this emulator".into(),
-                    ));
-                };
-                let t = tv
-                    .verify(token, now)
-                    .map_err(|why| reject(format!("session token rejected: {why}")))?;
-                (t.public_key, t.principal, t.required_headers)
-            } else {
-                let parts: Vec<&str> = params.key_id.split('/').collect();
-                let [tenancy, user, fingerprint] = parts[..] else {
-                    return Err(reject(
-                        "keyId is not tenancy/user/fingerprint (3 parts separated by '/')".into(),
-                    ));
-                };
-                let Some(k) = self.keys.api_key(tenancy, user, fingerprint) else {
-                    return Err(reject(
-                        "no API key registered under this tenancy/user/fingerprint".into(),
-                    ));
-                };
-                let principal = Principal {
-                    tenancy_id: tenancy.to_string(),
-                    principal_id: user.to_string(),
-                    method: AuthMethod::ApiKey {
-                        fingerprint: fingerprint.to_string(),
-                    },
-                };
-                (k, principal, Vec::new())
+        let custom = resolver.and_then(|r| r(&params.key_id, now));
+        let (public_key, principal, token_headers) = if let Some(found) = custom {
+            let k = found.map_err(|why| reject(format!("key id rejected: {why}")))?;
+            (k.public_key, k.principal, k.required_headers)
+        } else if let Some(token) = params.key_id.strip_prefix("ST$") {
+            let Some(tv) = self.token_verifier() else {
+                return Err(reject(
+                    "session tokens (ST$ key ids) are not enabled in this emulator".into(),
+                ));
             };
+            let t = tv
+                .verify(token, now)
+                .map_err(|why| reject(format!("session token rejected: {why}")))?;
+            (t.public_key, t.principal, t.required_headers)
+        } else {
+            let parts: Vec<&str> = params.key_id.split('/').collect();
+            let [tenancy, user, fingerprint] = parts[..] else {
+                return Err(reject(
+                    "keyId is not tenancy/user/fingerprint (3 parts separated by '/')".into(),
+                ));
+            };
+            let Some(k) = self.keys.api_key(tenancy, user, fingerprint) else {
+                return Err(reject(
+                    "no API key registered under this tenancy/user/fingerprint".into(),
+                ));
+            };
+            let principal = Principal {
+                tenancy_id: tenancy.to_string(),
+                principal_id: user.to_string(),
+                method: AuthMethod::ApiKey {
+                    fingerprint: fingerprint.to_string(),
+                },
+            };
+            (k, principal, Vec::new())
+        };
         if let Some(missing) = token_headers.iter().find(|h| !signed(h)) {
             return Err(reject(format!(
                 "this token requires the signed header {missing:?}"
@@ -509,6 +544,8 @@ pub(crate) struct Authn {
     pub app: crate::server::AppState,
     pub policy: SigningPolicy,
     pub body: BodyMode,
+    /// Route-specific key lookup (see [`KeyResolver`]).
+    pub resolver: Option<Arc<KeyResolver>>,
 }
 
 /// Guard a route: verify the signature, check the body digest, insert the [`Principal`] into
@@ -525,7 +562,11 @@ pub(crate) async fn authenticate(State(a): State<Authn>, req: Request, next: Nex
         target,
         headers: req.headers(),
     };
-    let verified = match a.app.verifier.verify_head(&head, &a.policy) {
+    let verified = match a
+        .app
+        .verifier
+        .verify_head_with(&head, &a.policy, a.resolver.as_deref())
+    {
         Ok(v) => v,
         Err(r) => return unauthenticated(r),
     };

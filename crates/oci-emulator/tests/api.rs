@@ -462,7 +462,7 @@ async fn keys_registered_in_process_and_by_the_binary() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "export OCI_CLI_CONFIG_FILE='{}'\nexport OCI_CLI_ENDPOINT='http://127.0.0.1:1234'\n",
+            "export OCI_CLI_CONFIG_FILE='{}'\nexport OCI_CLI_ENDPOINT='http://127.0.0.1:1234'\nexport OCI_METADATA_BASE_URL='http://127.0.0.1:1234/opc/v2'\nexport OCI_CLI_FEDERATION_ENDPOINT='http://127.0.0.1:1234/v1/x509'\n",
             state.join("config").display()
         )
     );

@@ -82,7 +82,7 @@ fn permission_warning_styled(w: &str) -> String {
 }
 
 /// The credentials provider for `--auth` (or `OCI_CLI_AUTH`). Every auth method goes through
-/// here; only `api_key` exists so far, the others answer "not yet supported".
+/// here; `api_key` and `security_token` exist so far, the others answer "not yet supported".
 pub fn build_provider(
     g: &GlobalArgs,
     resolved: &ResolvedConfig,
@@ -110,7 +110,7 @@ pub fn build_provider(
             }
             Ok(Arc::new(provider))
         }
-        AuthMethod::SecurityToken => crate::cmd::exchange::security_token_provider(resolved),
+        AuthMethod::SecurityToken => crate::cmd::session::token_provider(g, resolved),
         AuthMethod::WorkloadIdentityFederation => crate::cmd::exchange::wif_provider(g, resolved),
         other => Err(CliError::fatal(format!(
             "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",
@@ -135,6 +135,10 @@ impl Ctx {
         }
         let env = ProcessEnv;
         let resolved = resolve_config(g, auth, &env)?;
+        // A session profile inheriting `user` from [DEFAULT] signs with its token (spec §4.8).
+        let trap = crate::cmd::session::session_profile_trap(g, auth, &resolved);
+        let g = trap.as_ref().unwrap_or(g);
+        let auth = g.auth_method()?;
         let provider = build_provider(g, &resolved)?;
         let request_id = g.request_id();
         let opts = ClientOptions {

@@ -37,22 +37,15 @@ enum Command {
     Os(cmd::os::OsCommand),
     /// Makes a signed request to any OCI URI and prints the status, headers and body.
     RawRequest(cmd::raw_request::RawRequestArgs),
+    /// Session commands: session tokens from a browser login or existing credentials.
+    #[command(subcommand)]
+    Session(cmd::session::SessionCommand),
     /// Setup commands (key generation).
     #[command(subcommand)]
     Setup(cmd::setup::SetupCommand),
-    /// Session commands.
-    #[command(subcommand)]
-    Session(SessionCommand),
     /// Runs a command with a session profile (OCI_CLI_PROFILE, OCI_CLI_AUTH=security_token) and
     /// keeps its token fresh for as long as the command runs.
     Exec(cmd::exec::ExecArgs),
-}
-
-#[derive(Debug, Subcommand)]
-enum SessionCommand {
-    /// Exchanges a workload identity token (GitHub Actions, OIDC, a file…) for a session token
-    /// at an identity domain and writes it as a session profile.
-    Exchange(cmd::exchange::ExchangeArgs),
 }
 
 fn main() {
@@ -115,9 +108,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
     globals.auth_method()?;
     match command {
         Command::Setup(c) => cmd::setup::run(c),
+        Command::Session(c) => cmd::session::run(&globals, c),
         Command::Os(c) => runtime()?.block_on(cmd::os::run(&globals, c)),
         Command::RawRequest(a) => runtime()?.block_on(cmd::raw_request::run(&globals, a)),
-        Command::Session(SessionCommand::Exchange(a)) => cmd::exchange::run(&globals, a),
         Command::Exec(a) => cmd::exec::run(&globals, a),
     }
 }

@@ -1,28 +1,44 @@
-//! Sign `GET /n` with an API key and print the tenancy's Object Storage namespace.
+//! A Rust program that signs its own OCI request with an API-key profile, exactly as the official
+//! SDKs would: it reads `~/.oci/config` (or `--config-file`), picks the profile, loads the key and
+//! prints the tenancy's Object Storage namespace (`GET /n`).
 //!
 //! ```text
-//! OCI_CLI_TENANCY=ocid1.tenancy... OCI_CLI_USER=ocid1.user... \
-//! OCI_CLI_FINGERPRINT=aa:bb:... OCI_CLI_KEY_FILE=~/.oci/key.pem \
-//!   cargo run -p ociauth --example api_key -- http://127.0.0.1:8765
+//! cargo run -p ociauth --example api_key -- [--config-file PATH] [--profile NAME] [--endpoint URL]
 //! ```
-//! `OCI_CLI_PASSPHRASE` unlocks an encrypted key; `OCI_CLI_CERT_BUNDLE` adds a CA for https.
+//! Against the emulator: `--config-file $STATE/config --endpoint http://127.0.0.1:8990`.
+//! The usual variables apply (`OCI_CLI_CONFIG_FILE`, `OCI_CLI_PROFILE`, `OCI_CLI_ENDPOINT`,
+//! `OCI_CLI_REGION`, `OCI_CLI_PASSPHRASE`, ...), as in the official CLI.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use ociauth::client::{Client, ClientOptions};
-use ociauth::env::{Env, ProcessEnv, expand_user};
+use ociauth::config::{self, ConfigOptions};
+use ociauth::env::ProcessEnv;
 use ociauth::object_storage;
 use ociauth::providers::api_key::{ApiKeyConfig, ApiKeyProvider};
+use ociauth::regions::{self, Service};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(endpoint) = std::env::args().nth(1) else {
-        eprintln!("usage: api_key <object storage endpoint, e.g. http://127.0.0.1:8765>");
-        return ExitCode::from(2);
-    };
-    match run(&endpoint).await {
+    let mut opts = ConfigOptions::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next();
+        match (flag.as_str(), value) {
+            ("--config-file", Some(v)) => opts.config_file = Some(v.into()),
+            ("--profile", Some(v)) => opts.profile = Some(v),
+            ("--endpoint", Some(v)) => opts.endpoint = Some(v),
+            ("--region", Some(v)) => opts.region = Some(v),
+            _ => {
+                eprintln!(
+                    "usage: api_key [--config-file PATH] [--profile NAME] [--region R] [--endpoint URL]"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&opts).await {
         Ok(ns) => {
             println!("{ns}");
             ExitCode::SUCCESS
@@ -34,30 +50,28 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(endpoint: &str) -> Result<String, Box<dyn std::error::Error>> {
+async fn run(opts: &ConfigOptions) -> Result<String, Box<dyn std::error::Error>> {
     let env = ProcessEnv;
-    let var = |name: &str| {
-        env.var(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("set {name}"))
-    };
-    let provider = ApiKeyProvider::new(ApiKeyConfig {
-        tenancy: var("OCI_CLI_TENANCY")?,
-        user: var("OCI_CLI_USER")?,
-        fingerprint: var("OCI_CLI_FINGERPRINT")?,
-        key_file: Some(expand_user(&var("OCI_CLI_KEY_FILE")?, &env)),
-        key_content: None,
-        pass_phrase: env.var("OCI_CLI_PASSPHRASE"),
-    })?;
-    if let Some(w) = provider.fingerprint_warning() {
-        eprintln!("warning: {w}");
+    // The profile, with the official CLI's lookup rules and overrides; then its validation.
+    let resolved = config::resolve(opts, &env)?;
+    for w in &resolved.warnings {
+        eprintln!("{w}");
     }
-    let client = Client::new(
-        Arc::new(provider),
-        ClientOptions {
-            ca_bundle: env.var("OCI_CLI_CERT_BUNDLE").map(PathBuf::from),
-            ..ClientOptions::default()
-        },
-    )?;
-    Ok(object_storage::get_namespace(&client, endpoint, None).await?)
+    config::validate_api_key(&resolved, opts.endpoint.is_some())?;
+    let profile = &resolved.profile;
+
+    // Where to send it: the region's Object Storage endpoint, or the --endpoint override.
+    let endpoint = match (&opts.endpoint, profile.get("region")) {
+        (Some(e), _) => e.clone(),
+        (None, Some(r)) => {
+            regions::endpoint(Service::ObjectStorage, &regions::resolve_region(r, &env)?)
+        }
+        (None, None) => {
+            return Err("the profile has no region; add region= or pass --region".into());
+        }
+    };
+
+    let provider = ApiKeyProvider::new(ApiKeyConfig::from_profile(profile, &env)?)?;
+    let client = Client::new(Arc::new(provider), ClientOptions::default())?;
+    Ok(object_storage::get_namespace(&client, &endpoint, None).await?)
 }

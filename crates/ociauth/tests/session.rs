@@ -221,7 +221,10 @@ async fn callback_server_port_in_use_and_timeout() {
         let p6 = v6.local_addr().unwrap().port();
         if std::net::TcpListener::bind(("127.0.0.1", p6)).is_ok() {
             let e = CallbackServer::bind(p6).unwrap_err();
-            assert!(matches!(e, SessionError::PortInUse { port: p, .. } if p == p6), "{e}");
+            assert!(
+                matches!(e, SessionError::PortInUse { port: p, .. } if p == p6),
+                "{e}"
+            );
         }
     }
 

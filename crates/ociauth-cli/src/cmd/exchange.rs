@@ -43,7 +43,6 @@ use ociauth::config::ResolvedConfig;
 use ociauth::env::{Env, ProcessEnv, SystemClock, expand_user};
 use ociauth::jwt::{self, RsaJwk};
 use ociauth::providers::instance_principal::{InstancePrincipalOptions, instance_principal};
-use ociauth::providers::session_token::SessionTokenProvider;
 use ociauth::providers::workload_identity_federation::{
     ClientAuth, ProfileClientAuth, TokenExchangeConfig, WifProfile,
     WorkloadIdentityFederationProvider,
@@ -700,18 +699,6 @@ pub fn wif_provider(
         )));
     }
     Ok(Arc::new(WifProvider::new(WifSession::new(g, resolved)?)))
-}
-
-/// `--auth security_token`: the profile's token and key, re-read when they change on disk.
-///
-/// A stand-in for `cmd::session::token_provider` of the `session` commands (merged separately);
-/// when both exist, theirs is the one to keep.
-pub fn security_token_provider(
-    resolved: &ResolvedConfig,
-) -> Result<Arc<dyn CredentialsProvider>, CliError> {
-    SessionTokenProvider::from_profile(&resolved.profile, &ProcessEnv)
-        .map(|p| Arc::new(p) as Arc<dyn CredentialsProvider>)
-        .map_err(|e| lib_error(e, None))
 }
 
 #[cfg(test)]

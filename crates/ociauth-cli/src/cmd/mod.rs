@@ -4,4 +4,5 @@ pub mod exchange;
 pub mod exec;
 pub mod os;
 pub mod raw_request;
+pub mod session;
 pub mod setup;

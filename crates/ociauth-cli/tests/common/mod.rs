@@ -30,6 +30,15 @@ impl Cmd {
             .args(args);
         Cmd { cmd, stdin: None }
     }
+    /// `program ARGS` in the same clean environment (e.g. `script` to give `ociauth` a terminal).
+    pub fn new_program(home: &Path, program: &str, args: &[&str]) -> Self {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .args(args);
+        Cmd { cmd, stdin: None }
+    }
     pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(k, v);
         self
