@@ -14,7 +14,8 @@ EMULATOR="$BIN/oci-emulator"
 work="$(mktemp -d)"
 emu_pid=""
 cleanup() {
-  [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
+  # `|| true`: under `set -e`, wait returning 143 here would end the script before the rm.
+  if [ -n "$emu_pid" ]; then kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,11 +64,11 @@ run_method() {
   echo "keyId:  ${key_id:-?}"
   if [ "$status" -eq 0 ]; then
     echo "result: $(printf '%s' "$out" | tr -d '\n' | tr -s ' ')"
-    summary+=("$(printf '| %-34s | %-6s | %s |' "$name" "ok" "$(printf '%s' "$out" | tr -d '\n ' )")")
+    summary+=("$(printf '| %-51s | %-6s | %s |' "$name" "ok" "$(printf '%s' "$out" | tr -d '\n ' )")")
   else
     echo "FAILED (exit $status):"
     printf '%s\n' "$err" | grep -v -E '^20[0-9][0-9]-' | sed 's/^/    /' | head -n 20
-    summary+=("$(printf '| %-34s | %-6s | %s |' "$name" "FAILED" "exit $status")")
+    summary+=("$(printf '| %-51s | %-6s | %s |' "$name" "FAILED" "exit $status")")
   fi
   echo
 }
@@ -119,9 +120,71 @@ SHOW_ENV="KUBERNETES_SERVICE_HOST OCIAUTH_OKE_PROXYMUX_PORT OCI_KUBERNETES_SERVI
 run_method "OKE workload identity" -- \
   "$OCIAUTH" os ns get --auth oke_workload_identity --endpoint "$URL"
 
+# 3. Workload identity federation: an external JWT exchanged at the emulator's identity domain
+# (its domain URL is the base URL). The issuer here is the domain's own client-credentials
+# grant, standing in for any OIDC issuer (GitHub Actions, GitLab, Entra ID, Keycloak...): the app
+# "demo-robot" gets a JWT for the audience https://cloud.oracle.com, and a trust maps it to the
+# emulator's user. The app "demo-ci" is the confidential OAuth client that exchanges it.
+# Session caches go to a temporary HOME, not yours.
+export HOME="$work/home"
+mkdir -p "$HOME"
+printf '%s' "demo-ci-secret" >"$work/ci-secret"
+printf '%s' "demo-robot-secret" >"$work/robot-secret"
+chmod 600 "$work/ci-secret" "$work/robot-secret"
+"$EMULATOR" add-oauth-app --state "$STATE" --name ci --client-id demo-ci \
+  --client-secret-file "$work/ci-secret" >/dev/null
+"$EMULATOR" add-oauth-app --state "$STATE" --name robot --client-id demo-robot \
+  --client-secret-file "$work/robot-secret" >/dev/null
+"$EMULATOR" add-trust --state "$STATE" --name demo-issuer \
+  --issuer https://identity.oraclecloud.com/ --jwks-url "$URL/admin/v1/SigningCert/jwk" \
+  --audience https://cloud.oracle.com --client-id demo-ci \
+  --impersonate "sub eq demo-robot => emulator-user" >/dev/null
+WIF_CONFIG="$work/wif-config"
+
+echo "== workload identity federation: ociauth session exchange"
+echo "\$ ociauth session exchange --domain-url $URL --client-id demo-ci --client-secret-file \$TMP/ci-secret --oidc-token-endpoint $URL/oauth2/v1/token --oidc-client-id demo-robot --oidc-client-secret-file \$TMP/robot-secret --oidc-resource https://cloud.oracle.com --profile-name wif --region us-ashburn-1 --config-location \$TMP/wif-config"
+if "$OCIAUTH" session exchange --domain-url "$URL" --client-id demo-ci \
+  --client-secret-file "$work/ci-secret" \
+  --oidc-token-endpoint "$URL/oauth2/v1/token" --oidc-client-id demo-robot \
+  --oidc-client-secret-file "$work/robot-secret" --oidc-resource https://cloud.oracle.com \
+  --profile-name wif --region us-ashburn-1 --config-location "$WIF_CONFIG" \
+  >"$work/exchange.out" 2>&1; then
+  sed "s#$work#\$TMP#g" "$work/exchange.out" | sed 's/^/    /'
+else
+  echo "FAILED:"
+  sed 's/^/    /' "$work/exchange.out"
+fi
+echo
+
+run_method "WIF session profile (--auth security_token)" -- \
+  "$OCIAUTH" os ns get --auth security_token --profile wif --config-file "$WIF_CONFIG" --endpoint "$URL"
+
+# A WIF profile (the Terraform provider's key names): every command exchanges on demand, reusing
+# the token cached in ~/.oci/sessions/ci until it nears its expiry.
+{
+  echo
+  echo "[ci]"
+  echo "token_exchange_domain_url=$URL"
+  echo "token_exchange_client_id=demo-ci"
+  echo "token_exchange_client_secret_file=$work/ci-secret"
+  echo "workload_identity_token_source=oidc_client_credentials"
+  echo "workload_identity_token_endpoint=$URL/oauth2/v1/token"
+  echo "workload_identity_client_id=demo-robot"
+  echo "workload_identity_client_secret_file=$work/robot-secret"
+  echo "workload_identity_resource=https://cloud.oracle.com"
+  echo "region=us-ashburn-1"
+} >>"$WIF_CONFIG"
+run_method "WIF on demand (--auth workload_identity_federation)" -- \
+  "$OCIAUTH" os ns get --auth workload_identity_federation --profile ci --config-file "$WIF_CONFIG" --endpoint "$URL"
+
+# ociauth exec: the command sees OCI_CLI_PROFILE=ci, OCI_CLI_AUTH=security_token and the config
+# file; the token is renewed in the background for as long as the command runs.
+run_method "WIF under ociauth exec (security_token)" -- \
+  "$OCIAUTH" exec --profile ci --config-file "$WIF_CONFIG" -- "$OCIAUTH" os ns get --endpoint "$URL"
+
 echo "== summary"
-printf '| %-34s | %-6s | %s |\n' "method" "status" "result"
-printf '|%s|%s|%s|\n' "------------------------------------" "--------" "------------------------"
+printf '| %-51s | %-6s | %s |\n' "method" "status" "result"
+printf '|%s|%s|%s|\n' "-----------------------------------------------------" "--------" "------------------------"
 for row in "${summary[@]}"; do
   echo "$row"
 done

@@ -246,6 +246,7 @@ pub fn build_provider(
         }
         AuthMethod::SecurityToken => crate::cmd::session::token_provider(g, resolved),
         auth if is_principal(auth) => principal_provider(g, auth),
+        AuthMethod::WorkloadIdentityFederation => crate::cmd::exchange::wif_provider(g, resolved),
         other => Err(CliError::fatal(format!(
             "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",
             other.name()
@@ -257,7 +258,11 @@ impl Ctx {
     /// Resolve the config, build the provider and the client.
     pub fn new(g: &GlobalArgs) -> Result<Ctx, CliError> {
         let auth = g.auth_method()?;
-        if !matches!(auth, AuthMethod::ApiKey | AuthMethod::SecurityToken) && !is_principal(auth) {
+        if !matches!(
+            auth,
+            AuthMethod::ApiKey | AuthMethod::SecurityToken | AuthMethod::WorkloadIdentityFederation
+        ) && !is_principal(auth)
+        {
             // Refuse before reading any file: the other methods do not exist yet.
             return Err(CliError::fatal(format!(
                 "--auth {} is not yet supported by ociauth; use --auth api_key (the default)",

@@ -43,6 +43,9 @@ enum Command {
     /// Setup commands (key generation).
     #[command(subcommand)]
     Setup(cmd::setup::SetupCommand),
+    /// Runs a command with a session profile (OCI_CLI_PROFILE, OCI_CLI_AUTH=security_token) and
+    /// keeps its token fresh for as long as the command runs.
+    Exec(cmd::exec::ExecArgs),
 }
 
 fn main() {
@@ -108,6 +111,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Session(c) => cmd::session::run(&globals, c),
         Command::Os(c) => runtime()?.block_on(cmd::os::run(&globals, c)),
         Command::RawRequest(a) => runtime()?.block_on(cmd::raw_request::run(&globals, a)),
+        Command::Exec(a) => cmd::exec::run(&globals, a),
     }
 }
 

@@ -194,8 +194,8 @@ fn auth_values() {
         r.stderr
             .starts_with("error: invalid value 'bogus' for '--auth <METHOD>'")
     );
-    // (The principal methods are tested in principals.rs.)
-    for method in ["instance_obo_user", "workload_identity_federation"] {
+    // (The principal methods are tested in principals.rs, WIF in wif.rs.)
+    for method in ["instance_obo_user"] {
         // The global option is accepted before the subcommand too.
         let r = Cmd::new(home.path(), &["--auth", method, "os", "ns", "get"]).run();
         assert_eq!(r.code, 1, "{method}");

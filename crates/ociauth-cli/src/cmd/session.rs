@@ -96,6 +96,9 @@ pub enum SessionCommand {
     /// Terminates a CLI session by removing the entry from the config and removing all
     /// referenced resources (e.g. keys). Nothing is revoked server-side.
     Terminate,
+    /// Exchanges a workload identity token (GitHub Actions, OIDC, a file…) for a session token
+    /// at an identity domain and writes it as a session profile.
+    Exchange(Box<crate::cmd::exchange::ExchangeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +206,7 @@ pub fn run(g: &GlobalArgs, cmd: SessionCommand) -> Result<(), CliError> {
         SessionCommand::Export(a) => export(g, a),
         SessionCommand::Import(a) => import(g, a),
         SessionCommand::Terminate => terminate(g),
+        SessionCommand::Exchange(a) => crate::cmd::exchange::run(g, *a),
     }
 }
 

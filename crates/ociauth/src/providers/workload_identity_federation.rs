@@ -426,9 +426,24 @@ impl WorkloadIdentityFederationProvider {
     /// One exchange: a fresh key and subject token, one request (with retries on transient
     /// failures).
     pub async fn exchange(&self) -> Result<ExchangedToken> {
+        self.exchange_inner(None).await
+    }
+
+    /// One exchange whose token is bound to `key` instead of a fresh one. For renewals of a
+    /// token kept on disk: with the key file unchanged, a reader that loads the key and the
+    /// token file separately (the official CLI, the Go SDK under Terraform) can never pair a new
+    /// key with an old token.
+    pub async fn exchange_with_key(&self, key: PrivateKey) -> Result<ExchangedToken> {
+        self.exchange_inner(Some(key)).await
+    }
+
+    async fn exchange_inner(&self, key: Option<PrivateKey>) -> Result<ExchangedToken> {
         let subject = self.source.token().await?;
         let subject_claims = check_subject(&subject, self.source.as_ref(), self.clock.now())?;
-        let key = PrivateKey::generate()?;
+        let key = match key {
+            Some(k) => k,
+            None => PrivateKey::generate()?,
+        };
         let body = self.form(&subject, &key);
         let (status, resp_body) = self.post(&body).await?;
         if !(200..300).contains(&status) {
