@@ -120,7 +120,7 @@ SHOW_ENV="KUBERNETES_SERVICE_HOST OCIAUTH_OKE_PROXYMUX_PORT OCI_KUBERNETES_SERVI
 run_method "OKE workload identity" -- \
   "$OCIAUTH" os ns get --auth oke_workload_identity --endpoint "$URL"
 
-# 3. Workload identity federation: an external JWT exchanged at the emulator's identity domain
+# 6. Workload identity federation: an external JWT exchanged at the emulator's identity domain
 # (its domain URL is the base URL). The issuer here is the domain's own client-credentials
 # grant, standing in for any OIDC issuer (GitHub Actions, GitLab, Entra ID, Keycloak...): the app
 # "demo-robot" gets a JWT for the audience https://cloud.oracle.com, and a trust maps it to the
