@@ -52,6 +52,24 @@ pub fn oci_cli(venv: &Path) -> Command {
     c
 }
 
+/// The `ociauth` binary (debug build), built once per test process.
+pub fn ociauth_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "ociauth-cli", "--bin", "ociauth"])
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building ociauth failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join("target"));
+        target.join("debug/ociauth")
+    })
+}
+
 /// Python helper scripts shipped with these tests.
 pub fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("py").join(name)

@@ -14,31 +14,13 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use interop_tests::repo_root;
+use interop_tests::{ociauth_bin, repo_root};
 use oci_emulator::EmulatorConfig;
 use ociauth::jwt;
 use ociauth::keys::{PrivateKey, PublicKey};
-
-/// The `ociauth` binary, built once for this test run.
-fn ociauth_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "ociauth-cli", "--bin", "ociauth"])
-            .current_dir(repo_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building ociauth failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("target"));
-        target.join("debug/ociauth")
-    })
-}
 
 fn ociauth(home: &Path) -> Command {
     let mut c = Command::new(ociauth_bin());

@@ -4,28 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use interop_tests::{oci_cli, python, repo_root, venv};
+use interop_tests::{oci_cli, ociauth_bin, python, venv};
 use oci_emulator::{EmulatorConfig, RunningEmulator};
-
-/// The `ociauth` binary, built once for this test run.
-fn ociauth_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "ociauth-cli", "--bin", "ociauth"])
-            .current_dir(repo_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building ociauth failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("target"));
-        target.join("debug/ociauth")
-    })
-}
 
 /// `ociauth` with the same quiet, isolated environment the official CLI gets.
 fn ociauth(home: &Path) -> Command {

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use interop_tests::{oci_cli, py_script, python, repo_root, venv};
+use interop_tests::{oci_cli, ociauth_bin, py_script, python, repo_root, venv};
 use oci_emulator::identity_domain::NewTrust;
 use oci_emulator::{EmulatorConfig, RunningEmulator};
 use ociauth::client::{Client, ClientOptions};
@@ -292,6 +292,73 @@ fn library_exchanges_a_real_idp_token_and_the_official_cli_uses_the_saved_profil
         String::from_utf8(out.stdout).unwrap(),
         format!("{{\n  \"data\": \"{ns}\"\n}}\n")
     );
+
+    // The same through the ociauth CLI: `session exchange` with the IdP as the subject source
+    // (its client-credentials grant), then `os ns get --auth security_token`.
+    let home = tempfile::tempdir().unwrap();
+    let idp_secret = cfg_dir.path().join("idp-secret");
+    let oci_secret = cfg_dir.path().join("oci-secret");
+    std::fs::write(&idp_secret, IDP_SECRET).unwrap();
+    std::fs::write(&oci_secret, OCI_SECRET).unwrap();
+    let cli_config = cfg_dir.path().join("cli-config");
+    let ociauth = |args: &[&str]| {
+        let out = std::process::Command::new(ociauth_bin())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("SUPPRESS_LABEL_WARNING", "True")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ociauth {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let base = w.emu.base_url();
+    let cli_config_s = cli_config.to_str().unwrap();
+    ociauth(&[
+        "session",
+        "exchange",
+        "--domain-url",
+        &base,
+        "--client-id",
+        OCI_CLIENT,
+        "--client-secret-file",
+        oci_secret.to_str().unwrap(),
+        "--oidc-token-endpoint",
+        &w.token_endpoint,
+        "--oidc-client-id",
+        IDP_CLIENT,
+        "--oidc-client-secret-file",
+        idp_secret.to_str().unwrap(),
+        "--oidc-scope",
+        "oci",
+        "--oidc-resource",
+        AUDIENCE,
+        "--profile-name",
+        "wif-cli",
+        "--region",
+        REGION,
+        "--config-location",
+        cli_config_s,
+    ]);
+    let stdout = ociauth(&[
+        "os",
+        "ns",
+        "get",
+        "--auth",
+        "security_token",
+        "--profile",
+        "wif-cli",
+        "--config-file",
+        cli_config_s,
+        "--endpoint",
+        &base,
+    ]);
+    assert_eq!(stdout, format!("{{\n  \"data\": \"{ns}\"\n}}\n"));
 }
 
 #[test]
