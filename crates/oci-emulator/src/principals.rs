@@ -745,9 +745,7 @@ impl Principals {
 
     /// The resource's own private key.
     pub fn resource_key(&self, res: &Resource) -> Result<PrivateKey, PrincipalsError> {
-        let path = self.resource_key_path(&res.name);
-        let pem = zeroize::Zeroizing::new(std::fs::read(&path).map_err(io_err(&path))?);
-        Ok(PrivateKey::from_pem(&pem, None)?)
+        read_key(&self.resource_key_path(&res.name))
     }
 
     /// Register a resource, with its own key pair.
@@ -857,9 +855,7 @@ impl Principals {
 
     /// The key the cluster signs service-account tokens with.
     pub fn cluster_key(&self, c: &OkeCluster) -> Result<PrivateKey, PrincipalsError> {
-        let path = self.cluster_key_path(&c.name);
-        let pem = zeroize::Zeroizing::new(std::fs::read(&path).map_err(io_err(&path))?);
-        Ok(PrivateKey::from_pem(&pem, None)?)
+        read_key(&self.cluster_key_path(&c.name))
     }
 
     /// Register an OKE cluster and make its service-account signing key.
@@ -966,4 +962,10 @@ fn load(path: &Path) -> Result<Data, PrincipalsError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A private key the emulator keeps in its state directory (PKCS#8 PEM).
+fn read_key(path: &Path) -> Result<PrivateKey, PrincipalsError> {
+    let pem = zeroize::Zeroizing::new(std::fs::read(path).map_err(io_err(path))?);
+    Ok(PrivateKey::from_pem(&pem, None)?)
 }
