@@ -70,6 +70,35 @@ pub fn ociauth_bin() -> &'static Path {
     })
 }
 
+/// Wait for `child` (stdout and stderr piped) to exit, killing it and panicking with `what` if it
+/// runs past `limit` (a hang catcher, not a timing assertion); returns its status and output.
+pub fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read as _;
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("poll the child") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {} s", limit.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout).expect("read stdout");
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).expect("read stderr");
+    }
+    (status, stdout, stderr)
+}
+
 /// Python helper scripts shipped with these tests.
 pub fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("py").join(name)

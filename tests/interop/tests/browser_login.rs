@@ -233,30 +233,11 @@ fn chromium_signs_in_and_the_session_works() {
     );
 
     // The command finishes on its own.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ociauth session authenticate did not finish within 60 s of the login");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stdout, stderr) = interop_tests::wait_with_deadline(
+        &mut child,
+        Duration::from_secs(60),
+        "ociauth session authenticate",
+    );
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
     assert_eq!(
         stdout,

@@ -590,30 +590,11 @@ fn browser_login_through_the_emulator_page() {
         token
     });
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("oci session authenticate did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stdout, stderr) = interop_tests::wait_with_deadline(
+        &mut child,
+        Duration::from_secs(120),
+        "oci session authenticate",
+    );
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("    Completed browser authentication process!\n"),
